@@ -1,0 +1,51 @@
+"""The artifact inbox in S3 (``ArtifactBucket``): where every build lands before conversion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+PUSH_PREFIX = "inbox/push/"
+PULL_PREFIX = "inbox/pull/"
+
+
+def push_key(build_id: str) -> str:
+    return f"{PUSH_PREFIX}{build_id}.multipart"
+
+
+def pull_key(build_id: str) -> str:
+    return f"{PULL_PREFIX}{build_id}.tar.gz"
+
+
+def build_id_from_key(key: str) -> tuple[str, str] | None:
+    """(build id, source) for an inbox key, None for anything else in the bucket."""
+    for prefix, suffix, source in ((PUSH_PREFIX, ".multipart", "push"), (PULL_PREFIX, ".tar.gz", "pull")):
+        if key.startswith(prefix) and key.endswith(suffix):
+            build_id = key[len(prefix) : -len(suffix)]
+            if build_id and "/" not in build_id:
+                return build_id, source
+    return None
+
+
+class InboxStore:
+    def __init__(self, bucket: str, *, s3: Any = None) -> None:
+        self.bucket = bucket
+        self._s3 = s3 or boto3.client("s3")
+
+    def put_push_body(self, build_id: str, body: bytes, content_type: str) -> str:
+        """Store the raw multipart body as received; the converter parses it again later."""
+        key = push_key(build_id)
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            Metadata={"build-id": build_id, "source": "push"},
+        )
+        return key
+
+    def open(self, key: str) -> tuple[Any, int, str]:
+        """(streaming body, size, content type) of an inbox object."""
+        response = self._s3.get_object(Bucket=self.bucket, Key=key)
+        return response["Body"], int(response["ContentLength"]), str(response.get("ContentType", ""))

@@ -1,0 +1,56 @@
+"""Builds the real adapters from settings, once per sandbox; tests call ``reset()`` between cases."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import boto3
+
+from pixelbridge.adapters.builds import BuildRepository
+from pixelbridge.adapters.secrets import SecretReader
+from pixelbridge.adapters.store import InboxStore
+from pixelbridge.domain.routes import Route, load_routes
+from pixelbridge.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def builds() -> BuildRepository:
+    return BuildRepository(get_settings().builds_table, dynamodb=boto3.resource("dynamodb"))
+
+
+@lru_cache(maxsize=1)
+def inbox() -> InboxStore:
+    return InboxStore(get_settings().artifact_bucket, s3=s3_client())
+
+
+@lru_cache(maxsize=1)
+def s3_client():  # type: ignore[no-untyped-def]
+    return boto3.client("s3")
+
+
+@lru_cache(maxsize=1)
+def sfn_client():  # type: ignore[no-untyped-def]
+    return boto3.client("stepfunctions")
+
+
+@lru_cache(maxsize=1)
+def secrets() -> SecretReader:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretReader(SecretsProvider(boto3_client=boto3.client("secretsmanager")))
+
+
+@lru_cache(maxsize=1)
+def routes() -> list[Route]:
+    settings = get_settings()
+    return load_routes(
+        settings.routes_json,
+        default_project_id=settings.default_streampixel_project_id,
+        default_policy=settings.default_release_policy,
+    )
+
+
+def reset() -> None:
+    """Forget every cached adapter and the settings (tests change the environment between cases)."""
+    for cached in (builds, inbox, s3_client, sfn_client, secrets, routes, get_settings):
+        cached.cache_clear()
