@@ -8,7 +8,9 @@ from typing import Any
 from requests_toolbelt.multipart.encoder import MultipartEncoder
 
 
-def encode_custom_deploy(metadata: dict[str, Any], artifact: bytes, *, boundary: str | None = None) -> tuple[bytes, str]:
+def encode_custom_deploy(
+    metadata: dict[str, Any], artifact: bytes, *, boundary: str | None = None
+) -> tuple[bytes, str]:
     """(body, content type) exactly as BuildPixel's custom deploy: metadata JSON first, then the tarball."""
     encoder = MultipartEncoder(
         fields=[

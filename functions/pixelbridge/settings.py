@@ -26,7 +26,9 @@ class Settings(BaseModel):
     idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE")
     artifact_bucket: str = Field(alias="ARTIFACT_BUCKET", min_length=1)
     handoff_bucket: str = Field(default="", alias="HANDOFF_BUCKET")
-    handoff_mode: Literal["cloudfront", "presigned", "public"] = Field(default="cloudfront", alias="HANDOFF_MODE")
+    handoff_mode: Literal["cloudfront", "presigned", "public"] = Field(
+        default="cloudfront", alias="HANDOFF_MODE"
+    )
     handoff_base_url: str = Field(default="", alias="HANDOFF_BASE_URL")
     handoff_url_ttl_seconds: int = Field(default=43_200, alias="HANDOFF_URL_TTL_SECONDS", ge=60)
 
@@ -37,7 +39,9 @@ class Settings(BaseModel):
 
     routes_json: str = Field(default="", alias="ROUTES_JSON")
     default_streampixel_project_id: str = Field(default="", alias="DEFAULT_STREAMPIXEL_PROJECT_ID")
-    default_release_policy: Literal["auto", "manual", "hold"] = Field(default="auto", alias="DEFAULT_RELEASE_POLICY")
+    default_release_policy: Literal["auto", "manual", "hold"] = Field(
+        default="auto", alias="DEFAULT_RELEASE_POLICY"
+    )
 
     state_machine_arn: str = Field(default="", alias="STATE_MACHINE_ARN")
     slot_seconds: int = Field(default=120, alias="SLOT_SECONDS", ge=0)

@@ -7,8 +7,13 @@ from functools import lru_cache
 import boto3
 
 from pixelbridge.adapters.builds import BuildRepository
+from pixelbridge.adapters.handoff import HandoffStore
 from pixelbridge.adapters.secrets import SecretReader
+from pixelbridge.adapters.slots import SlotBook
 from pixelbridge.adapters.store import InboxStore
+from pixelbridge.adapters.streampixel import StreampixelClient, StreampixelCredentials
+from pixelbridge.adapters.streampixel_accounts import credentials_for
+from pixelbridge.adapters.workflow import Workflow
 from pixelbridge.domain.routes import Route, load_routes
 from pixelbridge.settings import get_settings
 
@@ -50,7 +55,53 @@ def routes() -> list[Route]:
     )
 
 
+@lru_cache(maxsize=1)
+def workflow() -> Workflow:
+    return Workflow(get_settings().state_machine_arn, sfn=sfn_client())
+
+
+@lru_cache(maxsize=1)
+def handoff() -> HandoffStore:
+    settings = get_settings()
+    return HandoffStore(
+        settings.handoff_bucket,
+        mode=settings.handoff_mode,
+        base_url=settings.handoff_base_url,
+        url_ttl_seconds=settings.handoff_url_ttl_seconds,
+        s3=s3_client(),
+    )
+
+
+@lru_cache(maxsize=1)
+def slots() -> SlotBook:
+    return SlotBook(get_settings().slots_table, dynamodb=boto3.resource("dynamodb"))
+
+
+@lru_cache(maxsize=1)
+def streampixel() -> StreampixelClient:
+    return StreampixelClient(get_settings().streampixel_api_url)
+
+
+def streampixel_credentials(account: str) -> StreampixelCredentials:
+    return credentials_for(secrets(), get_settings().streampixel_secret_arn, account)
+
+
+ALL_CACHED = (
+    builds,
+    inbox,
+    s3_client,
+    sfn_client,
+    secrets,
+    routes,
+    workflow,
+    handoff,
+    slots,
+    streampixel,
+    get_settings,
+)
+
+
 def reset() -> None:
     """Forget every cached adapter and the settings (tests change the environment between cases)."""
-    for cached in (builds, inbox, s3_client, sfn_client, secrets, routes, get_settings):
+    for cached in ALL_CACHED:
         cached.cache_clear()

@@ -10,7 +10,13 @@ from pixelbridge.domain.statuses import BuildStatus, allowed_sources, is_termina
 
 
 def metadata(**overrides: object) -> BuildMetadata:
-    document = {"buildId": "b1", "projectId": "p1", "platform": "Win64", "buildType": "Shipping", "branch": "main"}
+    document = {
+        "buildId": "b1",
+        "projectId": "p1",
+        "platform": "Win64",
+        "buildType": "Shipping",
+        "branch": "main",
+    }
     document.update(overrides)
     return BuildMetadata.model_validate(document)
 
@@ -75,8 +81,14 @@ class TestRoutes:
 
     @pytest.mark.parametrize(
         "routes_json",
-        ["not json", "{}", "[]", '[{"id":"a"}]', '[{"id":"a","streampixelProjectId":"x","policy":"yolo"}]',
-         '[{"id":"a","streampixelProjectId":"x"},{"id":"a","streampixelProjectId":"y"}]'],
+        [
+            "not json",
+            "{}",
+            "[]",
+            '[{"id":"a"}]',
+            '[{"id":"a","streampixelProjectId":"x","policy":"yolo"}]',
+            '[{"id":"a","streampixelProjectId":"x"},{"id":"a","streampixelProjectId":"y"}]',
+        ],
     )
     def test_invalid_routes_are_refused(self, routes_json: str) -> None:
         with pytest.raises(RoutesConfigError):

@@ -25,7 +25,14 @@ def test_parses_buildpixel_body() -> None:
 
 @pytest.mark.parametrize(
     "content_type",
-    [None, "", "application/json", "multipart/form-data", "multipart/mixed; boundary=x", "text/plain; boundary=x"],
+    [
+        None,
+        "",
+        "application/json",
+        "multipart/form-data",
+        "multipart/mixed; boundary=x",
+        "text/plain; boundary=x",
+    ],
 )
 def test_not_multipart_form_data_with_boundary(content_type: str | None) -> None:
     with pytest.raises(NotMultipart):

@@ -134,13 +134,30 @@ class BuildRepository:
             ConditionExpression="attribute_exists(buildId)",
         )
 
+    def clear_wait_token(self, build_id: str, token: str) -> bool:
+        """Forget the parked task token if it is still ``token``; True for the one caller that did."""
+        try:
+            self._table.update_item(
+                Key={"buildId": build_id},
+                UpdateExpression="REMOVE waitToken, waitingFor",
+                ConditionExpression="waitToken = :token",
+                ExpressionAttributeValues={":token": token},
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
     def find_by_upload_id(self, upload_id: str) -> BuildRecord | None:
         return self._first_in_index(UPLOAD_ID_INDEX, "uploadId", upload_id)
 
     def find_by_handoff_token(self, token: str) -> BuildRecord | None:
         return self._first_in_index(HANDOFF_TOKEN_INDEX, "handoffToken", token)
 
-    def builds_for_route(self, route_id: str, *, newest_first: bool = True, limit: int = 25) -> list[BuildRecord]:
+    def builds_for_route(
+        self, route_id: str, *, newest_first: bool = True, limit: int = 25
+    ) -> list[BuildRecord]:
         response = self._table.query(
             IndexName=ROUTE_INDEX,
             KeyConditionExpression=Key("route").eq(route_id),
@@ -150,7 +167,9 @@ class BuildRepository:
         return [from_dynamo(item) for item in response.get("Items", [])]
 
     def _first_in_index(self, index: str, attribute: str, value: str) -> BuildRecord | None:
-        response = self._table.query(IndexName=index, KeyConditionExpression=Key(attribute).eq(value), Limit=1)
+        response = self._table.query(
+            IndexName=index, KeyConditionExpression=Key(attribute).eq(value), Limit=1
+        )
         items = response.get("Items", [])
         if not items:
             return None

@@ -39,12 +39,16 @@ class BuildUpload:
 def require_multipart_boundary(content_type: str | None) -> str:
     """The boundary of a ``multipart/form-data`` content type, or NotMultipart."""
     if not content_type:
-        raise NotMultipart("unsupported_media_type", "Content-Type must be multipart/form-data with a boundary")
+        raise NotMultipart(
+            "unsupported_media_type", "Content-Type must be multipart/form-data with a boundary"
+        )
     message = Message()
     message["content-type"] = content_type
     boundary = message.get_param("boundary")
     if message.get_content_type() != "multipart/form-data" or not isinstance(boundary, str) or not boundary:
-        raise NotMultipart("unsupported_media_type", "Content-Type must be multipart/form-data with a boundary")
+        raise NotMultipart(
+            "unsupported_media_type", "Content-Type must be multipart/form-data with a boundary"
+        )
     return boundary
 
 
@@ -61,7 +65,12 @@ def parse_build_upload(body: bytes, content_type: str | None) -> BuildUpload:
     require_multipart_boundary(content_type)
     try:
         decoder = MultipartDecoder(body, content_type or "")
-    except (ImproperBodyPartContentException, NonMultipartContentTypeException, ValueError, IndexError) as exc:
+    except (
+        ImproperBodyPartContentException,
+        NonMultipartContentTypeException,
+        ValueError,
+        IndexError,
+    ) as exc:
         raise MultipartError("malformed_multipart", f"the multipart body cannot be parsed: {exc}") from exc
     parts: dict[str, tuple[bytes, str | None]] = {}
     for part in decoder.parts:

@@ -8,6 +8,7 @@ import boto3
 
 PUSH_PREFIX = "inbox/push/"
 PULL_PREFIX = "inbox/pull/"
+MULTIPART_TYPE_METADATA = "multipart-content-type"
 
 
 def push_key(build_id: str) -> str:
@@ -34,18 +35,23 @@ class InboxStore:
         self._s3 = s3 or boto3.client("s3")
 
     def put_push_body(self, build_id: str, body: bytes, content_type: str) -> str:
-        """Store the raw multipart body as received; the converter parses it again later."""
+        """Store the raw multipart body as received; the converter parses it again later.
+
+        The multipart content type (with its boundary) travels as object metadata: stored as the
+        object's own Content-Type, some S3 front ends parse the upload as a form.
+        """
         key = push_key(build_id)
         self._s3.put_object(
             Bucket=self.bucket,
             Key=key,
             Body=body,
-            ContentType=content_type,
-            Metadata={"build-id": build_id, "source": "push"},
+            ContentType="application/octet-stream",
+            Metadata={"build-id": build_id, "source": "push", MULTIPART_TYPE_METADATA: content_type},
         )
         return key
 
     def open(self, key: str) -> tuple[Any, int, str]:
-        """(streaming body, size, content type) of an inbox object."""
+        """(streaming body, size, multipart content type or "") of an inbox object."""
         response = self._s3.get_object(Bucket=self.bucket, Key=key)
-        return response["Body"], int(response["ContentLength"]), str(response.get("ContentType", ""))
+        content_type = response.get("Metadata", {}).get(MULTIPART_TYPE_METADATA, "")
+        return response["Body"], int(response["ContentLength"]), str(content_type)

@@ -13,9 +13,12 @@ from __future__ import annotations
 import io
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, BinaryIO, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeAlias
 
-Buffer: TypeAlias = bytes | bytearray | memoryview
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+else:
+    Buffer: TypeAlias = bytes | bytearray | memoryview
 MiB = 1024 * 1024
 S3_MIN_PART_SIZE = 5 * MiB
 S3_MAX_PARTS = 10_000
@@ -60,7 +63,8 @@ class LocalFileSink(io.RawIOBase):
         return self._file.seek(offset, whence)
 
     def flush(self) -> None:
-        self._file.flush()
+        if not self._file.closed:
+            self._file.flush()
 
     def hold_from(self, offset: int) -> None:
         """Nothing to do: every byte of a local file stays patchable."""
@@ -124,7 +128,7 @@ class CountingNullSink(io.RawIOBase):
 
 class _PartLayout:
     """Offsets of the multipart parts. Parts may differ in size (S3 only needs >= 5 MiB but the last),
-    so the size doubles every 2,500 parts: an archive bigger than the expected size still fits 10,000 parts."""
+    so the size doubles every 2,500 parts: an archive bigger than expected still fits 10,000 parts."""
 
     def __init__(self, base_size: int) -> None:
         self.base_size = base_size
@@ -149,7 +153,7 @@ class _PartLayout:
 
 
 def choose_part_size(part_size: int, expected_size: int | None) -> int:
-    """The requested part size, grown (in MiB steps) so an archive of ``expected_size`` needs <= 8,000 parts."""
+    """The requested part size, grown (MiB steps) so an archive of ``expected_size`` needs <= 8,000 parts."""
     size = max(part_size, S3_MIN_PART_SIZE)
     if expected_size:
         needed = -(-expected_size // 8000)
@@ -228,7 +232,7 @@ class S3MultipartSink(io.RawIOBase):
             piece, view = view[:room], view[room:]
             buffer = self._buffers.setdefault(index, bytearray())
             at = self._position - start
-            buffer[at:at + piece.nbytes] = piece  # patches in place, or appends at the part's end
+            buffer[at : at + piece.nbytes] = piece  # patches in place, or appends at the part's end
             self._position += piece.nbytes
         if self._position > self._size:
             self._size = self._position

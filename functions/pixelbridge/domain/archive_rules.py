@@ -39,9 +39,34 @@ _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 # Already-compressed formats: deflating them costs CPU and gains nothing.
 DEFAULT_STORED_SUFFIXES = frozenset(
     {
-        ".pak", ".ucas", ".utoc", ".zip", ".png", ".jpg", ".jpeg", ".bk2", ".mp4", ".webm", ".wav",
-        ".ogg", ".mp3", ".gz", ".7z", ".xz", ".bz2", ".zst", ".rar", ".webp", ".avif", ".m4a",
-        ".opus", ".flac", ".mkv", ".mov", ".ktx2", ".dds",
+        ".pak",
+        ".ucas",
+        ".utoc",
+        ".zip",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".bk2",
+        ".mp4",
+        ".webm",
+        ".wav",
+        ".ogg",
+        ".mp3",
+        ".gz",
+        ".7z",
+        ".xz",
+        ".bz2",
+        ".zst",
+        ".rar",
+        ".webp",
+        ".avif",
+        ".m4a",
+        ".opus",
+        ".flac",
+        ".mkv",
+        ".mov",
+        ".ktx2",
+        ".dds",
     }
 )
 
@@ -55,7 +80,7 @@ def describe(name: str) -> str:
     """Quote a member name for a rejection reason, shortened so reasons stay readable."""
     if len(name) > MAX_NAME_IN_REASON:
         keep = MAX_NAME_IN_REASON // 2
-        name = name[:keep] + "…" + name[-(keep - 1):]
+        name = name[:keep] + "…" + name[-(keep - 1) :]
     return repr(name)
 
 

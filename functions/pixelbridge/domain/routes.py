@@ -90,7 +90,8 @@ def decide_route(metadata: BuildMetadata, routes: list[Route]) -> RouteDecision:
     """The first matching route, or why the build is skipped (not Windows, or nothing matches)."""
     if metadata.platform != WINDOWS_PLATFORM:
         return RouteDecision(
-            None, f"platform {metadata.platform!r} is not {WINDOWS_PLATFORM}; Streampixel hosts Windows builds only"
+            None,
+            f"platform {metadata.platform!r} is not {WINDOWS_PLATFORM}; Streampixel hosts Windows builds only",
         )
     for route in routes:
         if route.matches(metadata):

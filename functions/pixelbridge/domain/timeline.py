@@ -18,8 +18,18 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def parse_iso(text: str) -> datetime:
+    """Parse what ``iso`` writes (and any ISO-8601 with an offset or Z)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def timeline_entry(
-    at: datetime, event: str, detail: str = "", *, status: str | None = None, data: dict[str, Any] | None = None
+    at: datetime,
+    event: str,
+    detail: str = "",
+    *,
+    status: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {"at": iso(at), "event": event}
     if detail:

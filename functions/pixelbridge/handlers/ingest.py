@@ -18,8 +18,11 @@ app = LambdaFunctionUrlResolver()
 
 
 def error_response(status: int, error: str, message: str) -> Response[Any]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body={"error": error, "message": message})
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": error, "message": message},
+    )
 
 
 def raw_body() -> bytes:

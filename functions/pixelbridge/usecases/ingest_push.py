@@ -57,7 +57,9 @@ def parse_metadata(raw: bytes) -> BuildMetadata:
     try:
         return BuildMetadata.model_validate(document)
     except ValidationError as exc:
-        raise RequestRejected(400, "invalid_metadata", f"invalid metadata: {describe_validation_error(exc)}") from exc
+        raise RequestRejected(
+            400, "invalid_metadata", f"invalid metadata: {describe_validation_error(exc)}"
+        ) from exc
 
 
 def route_fields(route: Route) -> dict[str, Any]:
@@ -132,16 +134,24 @@ class IngestPush:
             # Another delivery of the same build won the race: answer like a repeat.
             return self._already_known(self._builds.get(build_id) or record)
         if decision.skip_reason:
-            self._builds.transition(build_id, BuildStatus.SKIPPED, event="skipped", detail=decision.skip_reason,
-                                    fields={"error": decision.skip_reason})
+            self._builds.transition(
+                build_id,
+                BuildStatus.SKIPPED,
+                event="skipped",
+                detail=decision.skip_reason,
+                fields={"error": decision.skip_reason},
+            )
             return Accepted(202, {"buildId": build_id, "status": "skipped", "reason": decision.skip_reason})
         try:
             key = self._inbox.put_push_body(build_id, body, content_type)
         except Exception as exc:
             reason = f"could not store the artifact: {type(exc).__name__}"
-            self._builds.transition(build_id, BuildStatus.FAILED, event="failed", detail=reason,
-                                    fields={"error": reason})
-            raise RequestRejected(503, "storage_unavailable", "the build could not be stored; retry later") from exc
+            self._builds.transition(
+                build_id, BuildStatus.FAILED, event="failed", detail=reason, fields={"error": reason}
+            )
+            raise RequestRejected(
+                503, "storage_unavailable", "the build could not be stored; retry later"
+            ) from exc
         stored = self._builds.transition(
             build_id, BuildStatus.STORED, event="stored", detail=key, fields={"artifactKey": key}
         )

@@ -1,0 +1,74 @@
+"""Per-userId slot reservations in DynamoDB (``SlotsTable``), one atomic update per attempt.
+
+DynamoDB has no ``max()`` in update expressions, so the reservation is two conditional updates at
+most: "the slot is free now" (``next <= not_before``) or else "take the next one"
+(``ADD next :slot``, returning the old value). ``next`` only ever grows, so when the first
+condition fails the second always holds, and concurrent callers never share a slot.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+MILLIS = 1000
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * MILLIS)
+
+
+def _from_millis(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value) / MILLIS, tz=UTC)
+
+
+class SlotBook:
+    def __init__(self, table_name: str, *, dynamodb: Any = None) -> None:
+        self._table = (dynamodb or boto3.resource("dynamodb")).Table(table_name)
+
+    def reserve(self, user_id: str, not_before: datetime, slot_seconds: int) -> datetime:
+        """The start of a slot for ``user_id`` no earlier than ``not_before``."""
+        step = slot_seconds * MILLIS
+        start = _millis(not_before)
+        try:
+            self._table.update_item(
+                Key={"userId": user_id},
+                UpdateExpression="SET nextFreeMs = :next, reservedCount = if_not_exists(reservedCount, :zero) + :one",
+                ConditionExpression="attribute_not_exists(nextFreeMs) OR nextFreeMs <= :start",
+                ExpressionAttributeValues={":next": start + step, ":start": start, ":zero": 0, ":one": 1},
+            )
+            return _from_millis(start)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+        response = self._table.update_item(
+            Key={"userId": user_id},
+            UpdateExpression="ADD nextFreeMs :step, reservedCount :one",
+            ExpressionAttributeValues={":step": step, ":one": 1},
+            ReturnValues="UPDATED_OLD",
+        )
+        return _from_millis(response["Attributes"]["nextFreeMs"])
+
+    def mark_call(self, user_id: str, at: datetime) -> None:
+        """Remember when a write call to Streampixel last ended (its window starts no later)."""
+        try:
+            self._table.update_item(
+                Key={"userId": user_id},
+                UpdateExpression="SET lastCallMs = :at",
+                ConditionExpression="attribute_not_exists(lastCallMs) OR lastCallMs < :at",
+                ExpressionAttributeValues={":at": _millis(at)},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+    def last_call(self, user_id: str) -> datetime | None:
+        item = self._table.get_item(Key={"userId": user_id}, ConsistentRead=True).get("Item")
+        return _from_millis(item["lastCallMs"]) if item and "lastCallMs" in item else None
+
+    def next_free(self, user_id: str) -> datetime | None:
+        item = self._table.get_item(Key={"userId": user_id}, ConsistentRead=True).get("Item")
+        return _from_millis(item["nextFreeMs"]) if item else None

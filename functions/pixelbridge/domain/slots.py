@@ -1,0 +1,27 @@
+"""Slot math for Streampixel's rate limit: one write call per ``SLOT_SECONDS`` per userId.
+
+A slot is reserved atomically (``adapters.slots``): ``slot = max(not_before, next_free)`` and
+``next_free = slot + SLOT_SECONDS``. Every caller of one userId gets a distinct slot, spaced by at
+least SLOT_SECONDS, however many executions race for it.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+
+def next_slot(
+    not_before: datetime, next_free: datetime | None, slot_seconds: int
+) -> tuple[datetime, datetime]:
+    """(slot, new next_free) — the pure rule the adapter applies in one atomic update."""
+    slot = not_before if next_free is None or next_free <= not_before else next_free
+    return slot, slot + timedelta(seconds=slot_seconds)
+
+
+def transient_backoff_seconds(
+    attempt: int, *, base: float = 5.0, cap: float = 600.0, rng: random.Random | None = None
+) -> float:
+    """Exponential backoff with full jitter for the ``attempt``-th transient failure (1-based)."""
+    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    return (rng or random.SystemRandom()).uniform(ceiling / 2, ceiling)

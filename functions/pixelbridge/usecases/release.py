@@ -1,0 +1,366 @@
+"""The release workflow's tasks (ReleaseFunction): each is one step of ``statemachine/release.asl.json``.
+
+The state machine owns order, waiting and retries; these tasks own facts: they read and write
+the build record, reserve rate-limit slots and call Streampixel. Errors are raised by class name
+(``RateLimited``, ``Transient``, ``Superseded``, ``StreampixelError``) for the ASL to route.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pixelbridge.adapters.builds import BuildRecord, BuildRepository
+from pixelbridge.adapters.slots import SlotBook
+from pixelbridge.adapters.streampixel import StreampixelClient, StreampixelCredentials
+from pixelbridge.adapters.workflow import Workflow
+from pixelbridge.domain.errors import PixelBridgeError, RateLimited, StreampixelError, Superseded, Transient
+from pixelbridge.domain.slots import transient_backoff_seconds
+from pixelbridge.domain.statuses import BuildStatus, is_terminal
+from pixelbridge.domain.timeline import Clock, iso, parse_iso, utc_now
+
+# Builds that no longer compete for a route: a failed newer build must not supersede a good older one.
+_NOT_COMPETING = {BuildStatus.FAILED, BuildStatus.SKIPPED, BuildStatus.REJECTED, BuildStatus.SUPERSEDED}
+MAX_TRANSIENT_ATTEMPTS = 8
+# A task sleeps at most this long to finish its slot; longer means the queue moved: take a new slot.
+MAX_SLOT_TOPUP_SECONDS = 20.0
+
+
+class BuildNotFound(PixelBridgeError):
+    """The execution names a build that has no record."""
+
+
+class GaveUp(PixelBridgeError):
+    """Too many failed attempts: the build fails with the last reason."""
+
+
+@dataclass(frozen=True)
+class ReleaseConfig:
+    slot_seconds: int
+    approval_timeout_seconds: int
+    live_window_seconds: int
+    max_rate_limited_attempts: int
+
+
+class ReleaseTasks:
+    def __init__(
+        self,
+        *,
+        builds: BuildRepository,
+        slots: SlotBook,
+        streampixel: StreampixelClient,
+        credentials: Callable[[str], StreampixelCredentials],
+        workflow: Workflow,
+        config: ReleaseConfig,
+        clock: Clock = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._builds = builds
+        self._slots = slots
+        self._streampixel = streampixel
+        self._credentials = credentials
+        self._workflow = workflow
+        self._config = config
+        self._clock = clock
+        self._sleep = sleep
+
+    # -- prepare ---------------------------------------------------------------------------------
+    def prepare(self, build_id: str) -> dict[str, Any]:
+        """Everything the state machine needs to route this build, and supersede older waiting builds."""
+        record = self._record(build_id)
+        release = record.get("release") or {}
+        self._supersede_older_waiting_builds(record)
+        return {
+            "buildId": build_id,
+            "policy": release.get("policy", "auto"),
+            "approvalTimeoutSeconds": self._config.approval_timeout_seconds,
+            "liveWindowSeconds": max(1, self._config.live_window_seconds),
+        }
+
+    def _supersede_older_waiting_builds(self, record: BuildRecord) -> None:
+        for older in self._competitors(record, newer=False):
+            if older.get("waitToken") and older.get("waitingFor") == "approval":
+                self._workflow.fail(
+                    str(older["waitToken"]), "Superseded", f"build {record['buildId']} is newer on this route"
+                )
+
+    # -- slots -----------------------------------------------------------------------------------
+    def reserve_slot(self, build_id: str, purpose: str, last_error: dict[str, Any] | None) -> dict[str, Any]:
+        record = self._record(build_id)
+        self._ensure_not_superseded(record, before=purpose)
+        user_id = self._credentials(self._account(record)).user_id
+        now = self._clock()
+        not_before = now
+        if last_error and last_error.get("Error") == "Transient":
+            attempts = int(record.get("transientAttempts", 0))
+            not_before = now + timedelta(seconds=transient_backoff_seconds(attempts))
+        slot = self._slots.reserve(user_id, not_before, self._config.slot_seconds)
+        detail = f"{purpose} slot at {iso(slot)} (in {max(0.0, (slot - now).total_seconds()):.0f} s)"
+        if purpose == "upload":
+            moved = self._builds.transition(
+                build_id, BuildStatus.QUEUED, event="slot reserved", detail=detail, allow_same=True
+            )
+            if moved is None:
+                self._builds.record_event(build_id, "slot reserved", detail)
+        else:
+            self._builds.record_event(build_id, "slot reserved", detail)
+        return {"at": iso(slot)}
+
+    # -- upload ----------------------------------------------------------------------------------
+    def upload(self, build_id: str, slot_at: str | None = None) -> dict[str, Any]:
+        record = self._record(build_id)
+        if record.get("uploadId"):
+            self._builds.record_event(
+                build_id,
+                "upload skipped",
+                f"Streampixel already has this build (uploadId {record['uploadId']})",
+            )
+            return {"uploadId": record["uploadId"]}
+        self._ensure_not_superseded(record, before="upload")
+        release = record["release"]
+        if record.get("lastUploadAmbiguousAt"):
+            self._builds.record_event(
+                build_id,
+                "upload decision",
+                f"the upload-file call at {record['lastUploadAmbiguousAt']} may have reached Streampixel, "
+                "but no Streampixel event for this build's fileUrl arrived since; uploading again",
+            )
+        self._builds.transition(
+            build_id,
+            BuildStatus.UPLOADING,
+            event="uploading",
+            detail=f"upload-file to project {release['streampixelProjectId']}",
+            allow_same=True,
+        )
+        credentials = self._credentials(self._account(record))
+        self._wait_for_slot(credentials.user_id, slot_at)
+        try:
+            result = self._streampixel.upload_file(
+                credentials,
+                release["streampixelProjectId"],
+                record["zipUrl"],
+                auto_release=release.get("policy", "auto") == "auto",
+            )
+        except PixelBridgeError as error:
+            self._record_call_failure(record, "upload-file", error)
+            raise
+        finally:
+            self._slots.mark_call(credentials.user_id, self._clock())
+        fields: dict[str, Any] = {"uploadedAt": self._builds.now_iso()}
+        if result.upload_id:
+            fields["uploadId"] = result.upload_id
+        self._builds.transition(
+            build_id,
+            BuildStatus.PROCESSING,
+            event="uploaded",
+            detail=f"uploadId {result.upload_id or 'not returned'}: {result.message}",
+            fields=fields,
+        )
+        return {"uploadId": result.upload_id}
+
+    # -- distribute ------------------------------------------------------------------------------
+    def distribute(self, build_id: str, slot_at: str | None = None) -> dict[str, Any]:
+        record = self._record(build_id)
+        self._ensure_not_superseded(record, before="distribute")
+        upload_id = record.get("uploadId")
+        if not upload_id:
+            raise StreampixelError(0, "no uploadId is known for this build; it cannot be distributed")
+        release = record["release"]
+        credentials = self._credentials(self._account(record))
+        self._wait_for_slot(credentials.user_id, slot_at)
+        try:
+            result = self._streampixel.distribute_file(
+                credentials, release["streampixelProjectId"], upload_id
+            )
+        except PixelBridgeError as error:
+            self._record_call_failure(record, "distribute-file", error)
+            raise
+        finally:
+            self._slots.mark_call(credentials.user_id, self._clock())
+        self._builds.transition(
+            build_id,
+            BuildStatus.DISTRIBUTING,
+            event="distribute requested",
+            detail=result.message,
+            fields={"distributeRequestedAt": self._builds.now_iso()},
+            allow_same=True,
+        )
+        return {"message": result.message}
+
+    # -- waiting for Streampixel webhooks ----------------------------------------------------------
+    def await_event(self, build_id: str, waiting_for: str, token: str) -> None:
+        """Park the task token on the record; answer it at once if the awaited event already came."""
+        record = self._builds.set_fields(build_id, {"waitToken": token, "waitingFor": waiting_for})
+        if record is None:
+            raise BuildNotFound(build_id)
+        self._builds.record_event(build_id, "waiting", f"waiting for Streampixel: {waiting_for}")
+        outcome = awaited_outcome(record, waiting_for)
+        if outcome is not None:
+            answer_waiting_task(self._workflow, self._builds, record, outcome)
+
+    # -- endings ---------------------------------------------------------------------------------
+    def finish(
+        self, build_id: str, outcome: str, error: dict[str, Any] | None, note: str = ""
+    ) -> dict[str, Any]:
+        record = self._record(build_id)
+        reason = describe_error(error) if error else note
+        target = {
+            "live": BuildStatus.LIVE,
+            "held": BuildStatus.APPROVED,
+            "rejected": BuildStatus.REJECTED,
+            "superseded": BuildStatus.SUPERSEDED,
+            "failed": BuildStatus.FAILED,
+        }[outcome]
+        fields: dict[str, Any] = {}
+        if target in {BuildStatus.FAILED, BuildStatus.SUPERSEDED}:
+            fields["error"] = reason
+        if target is BuildStatus.REJECTED:
+            fields["objection"] = record.get("objection") or reason
+        if target is BuildStatus.LIVE:
+            fields["liveAt"] = self._builds.now_iso()
+        event = {"held": "held for operator release"}.get(outcome, outcome)
+        moved = self._builds.transition(
+            build_id, target, event=event, detail=reason, fields=fields, allow_same=True
+        )
+        if moved is None:
+            current = self._record(build_id)
+            self._builds.record_event(
+                build_id,
+                f"{outcome} not applied",
+                f"build is already {current['status']}; {reason}".strip("; "),
+            )
+            moved = current
+        if moved.get("waitToken"):
+            self._builds.clear_wait_token(build_id, str(moved["waitToken"]))
+        return {"status": moved["status"]}
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _wait_for_slot(self, user_id: str, slot_at: str | None) -> None:
+        """Sleep out the rest of the slot before calling Streampixel.
+
+        Wait states have second granularity (emulators even truncate), and Streampixel's window
+        starts when the previous call actually happened, which can be later than its slot: so wait
+        until both the slot and ``last call + SLOT_SECONDS`` have passed.
+        """
+        now = self._clock()
+        ready = parse_iso(slot_at) if slot_at else now
+        last_call = self._slots.last_call(user_id)
+        if last_call is not None:
+            ready = max(ready, last_call + timedelta(seconds=self._config.slot_seconds))
+        remaining = (ready - now).total_seconds()
+        if remaining > MAX_SLOT_TOPUP_SECONDS:
+            raise RateLimited(
+                f"the previous call of this user was {remaining:.0f} s too recent; taking a new slot"
+            )
+        if remaining > 0:
+            self._sleep(remaining)
+
+    def _record(self, build_id: str) -> BuildRecord:
+        record = self._builds.get(build_id)
+        if record is None:
+            raise BuildNotFound(f"no build record for {build_id}")
+        return record
+
+    @staticmethod
+    def _account(record: BuildRecord) -> str:
+        return str((record.get("release") or {}).get("account", "default"))
+
+    def _competitors(self, record: BuildRecord, *, newer: bool) -> list[BuildRecord]:
+        route = record.get("route")
+        if not route or route == "-":
+            return []
+        mine = str(record.get("receivedAt", ""))
+        others = []
+        for other in self._builds.builds_for_route(route, limit=50):
+            if other["buildId"] == record["buildId"] or BuildStatus(other["status"]) in _NOT_COMPETING:
+                continue
+            if newer and str(other.get("receivedAt", "")) > mine:
+                others.append(other)
+            if not newer and str(other.get("receivedAt", "")) < mine and not is_terminal(other["status"]):
+                others.append(other)
+        return others
+
+    def _ensure_not_superseded(self, record: BuildRecord, *, before: str) -> None:
+        newer = self._competitors(record, newer=True)
+        if newer:
+            raise Superseded(
+                f"build {newer[0]['buildId']} is newer on route {record['route']}; "
+                f"this build was not sent to Streampixel ({before} skipped)"
+            )
+
+    def _record_call_failure(self, record: BuildRecord, call: str, error: PixelBridgeError) -> None:
+        build_id = record["buildId"]
+        if isinstance(error, RateLimited):
+            count = int(record.get("rateLimitedCount", 0)) + 1
+            self._builds.record_event(
+                build_id,
+                "rate limited",
+                f"{call} answered 429; taking a new slot",
+                fields={"rateLimitedCount": count},
+            )
+            if count >= self._config.max_rate_limited_attempts:
+                raise GaveUp(f"{call} was rate limited {count} times in a row") from error
+        elif isinstance(error, Transient):
+            count = int(record.get("transientAttempts", 0)) + 1
+            fields: dict[str, Any] = {"transientAttempts": count}
+            if error.ambiguous and call == "upload-file":
+                fields["lastUploadAmbiguousAt"] = self._builds.now_iso()
+            self._builds.record_event(build_id, "transient failure", f"{call}: {error}", fields=fields)
+            if count >= MAX_TRANSIENT_ATTEMPTS:
+                raise GaveUp(f"{call} failed {count} times: {error}") from error
+        else:
+            self._builds.record_event(build_id, "call refused", f"{call}: {error}")
+
+
+def describe_error(error: dict[str, Any]) -> str:
+    """A readable reason from a Step Functions error object ``{"Error", "Cause"}``."""
+    name = str(error.get("Error", "Error"))
+    cause = error.get("Cause", "")
+    message = cause
+    if isinstance(cause, str) and cause.startswith("{"):
+        try:
+            message = json.loads(cause).get("errorMessage", cause)
+        except ValueError:
+            message = cause
+    if name == "States.Timeout":
+        return "timed out waiting for Streampixel"
+    return f"{name}: {message}" if message else name
+
+
+def awaited_outcome(record: BuildRecord, waiting_for: str) -> tuple[str, dict[str, Any]] | None:
+    """What a waiting task should be answered with, given the Streampixel facts on the record.
+
+    ("success", output) or ("failure", {"error", "cause"}), or None to keep waiting.
+    """
+    if record.get("rejectedAt"):
+        return "failure", {
+            "error": "Rejected",
+            "cause": str(record.get("objection") or "rejected by Streampixel"),
+        }
+    if waiting_for == "approval" and record.get("approvedAt"):
+        return "success", {"event": "build.approved"}
+    if waiting_for == "distribution":
+        if record.get("liveApprovedAt"):
+            return "success", {"event": "build.approved"}
+        if record.get("distributionStartedAt"):
+            return "success", {"event": "build.distributing"}
+    if waiting_for == "live" and record.get("liveApprovedAt"):
+        return "success", {"event": "build.approved"}
+    return None
+
+
+def answer_waiting_task(
+    workflow: Workflow, builds: BuildRepository, record: BuildRecord, outcome: tuple[str, dict[str, Any]]
+) -> bool:
+    """Resume or fail the task the build waits in, once: the token is cleared only if still ours."""
+    token = record.get("waitToken")
+    if not token or not builds.clear_wait_token(record["buildId"], str(token)):
+        return False  # nobody waits, or another event answered this token first
+    kind, payload = outcome
+    if kind == "success":
+        return workflow.resume(str(token), payload)
+    return workflow.fail(str(token), payload["error"], payload["cause"])

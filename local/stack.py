@@ -1,0 +1,364 @@
+"""The embedded local stack: the whole pipeline on one machine, no AWS account (DESIGN §4).
+
+moto server provides S3, DynamoDB, SQS, Secrets Manager and Step Functions executing the real
+``statemachine/release.asl.json``; Lambda tasks of the state machine are routed to the real
+handlers in this process; two local Function URLs serve IngestFunction and
+StreampixelWebhookFunction; S3 "object created" notifications (via SQS) reach ConvertFunction;
+and the Streampixel simulator downloads the zip and calls the webhook back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Any
+from unittest import mock
+
+import boto3
+import requests
+
+from local.gateway import FakeLambdaContext, FunctionUrlGateway
+from local.streampixel_sim import StreampixelSimulator
+from local.template import (
+    create_buckets,
+    create_secrets,
+    create_tables,
+    function_environment,
+    state_machine_definition,
+)
+
+LOCAL_FUNCTIONS = ("IngestFunction", "ConvertFunction", "ReleaseFunction", "StreampixelWebhookFunction")
+STREAMPIXEL_USER_ID = "663d1f2e3a4b5c6d7e8f9a0b"
+STREAMPIXEL_PROJECT_ID = "67944b8a3f323be4b89a2272"
+REGION = "us-east-1"
+
+
+@dataclass
+class StackOptions:
+    slot_seconds: int = 2
+    release_policy: str = "auto"
+    routes_json: str = ""
+    live_window_seconds: int = 3
+    approval_timeout_seconds: int = 300
+    streampixel_window_seconds: float | None = None  # None: the same as slot_seconds
+    extra_projects: dict[str, str] = field(default_factory=dict)  # more Streampixel projectId -> userId
+    extra_accounts: dict[str, str] = field(default_factory=dict)  # more Streampixel userId -> apiKey
+
+
+class LocalStack(AbstractContextManager["LocalStack"]):
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self.api_key = secrets.token_hex(16)
+        self.upload_token = ""
+        self.webhook_path_secret = ""
+        self._patches: list[Any] = []
+        self._stopping = threading.Event()
+        self._converters = ThreadPoolExecutor(max_workers=2, thread_name_prefix="convert")
+        self._saved_env = dict(os.environ)
+        self.names: dict[str, str] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's per-request lines
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "MOTO_PORT": str(port),
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+            }
+        )
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+        requests.post(
+            f"{self.endpoint}/moto-api/config",
+            timeout=10,
+            json={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}},
+        )
+        self._create_resources()
+        self._start_simulator()
+        self._configure_functions()
+        self._start_gateways()
+        self._route_state_machine_tasks()
+        threading.Thread(target=self._dispatch_s3_events, daemon=True, name="s3-events").start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for patch in self._patches:
+            patch.stop()
+        self._converters.shutdown(wait=False, cancel_futures=True)
+        self.ingest.stop()
+        self.webhooks.stop()
+        self.simulator.stop()
+        self._moto.stop()
+        os.environ.clear()
+        os.environ.update(self._saved_env)
+        from pixelbridge import wiring
+
+        wiring.reset()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- AWS resources from template.yaml ------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint)
+
+    def _create_resources(self) -> None:
+        prefix = "pixelbridge-local"
+        self.names.update(create_tables(self.client("dynamodb"), prefix=prefix))
+        self.names.update(create_buckets(self.client("s3"), prefix=prefix))
+        secret_values = {
+            "StreampixelSecret": {
+                "userId": STREAMPIXEL_USER_ID,
+                "apiKey": self.api_key,
+                "accounts": {
+                    f"user-{user}": {"userId": user, "apiKey": key}
+                    for user, key in self.options.extra_accounts.items()
+                },
+            },
+        }
+        self.secret_arns = create_secrets(self.client("secretsmanager"), secret_values, prefix=prefix)
+        self.names.update(self.secret_arns)
+        self.upload_token = self._secret_field("BuildPixelSecret", "uploadAuthToken")
+        self.webhook_path_secret = self._secret_field("StreampixelWebhookSecret", "pathSecret")
+        self._notify_conversions_through_sqs()
+        self._create_state_machine()
+
+    def _secret_field(self, logical_id: str, key: str) -> str:
+        value = self.client("secretsmanager").get_secret_value(SecretId=self.secret_arns[logical_id])
+        return str(json.loads(value["SecretString"])[key])
+
+    def _notify_conversions_through_sqs(self) -> None:
+        # S3 → Lambda notifications need Docker in moto; an SQS queue carries the same S3 event.
+        sqs = self.client("sqs")
+        self.queue_url = sqs.create_queue(QueueName="pixelbridge-local-artifact-events")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self.client("s3").put_bucket_notification_configuration(
+            Bucket=self.names["ArtifactBucket"],
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": queue_arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "inbox/"}]}},
+                    }
+                ]
+            },
+        )
+
+    def _create_state_machine(self) -> None:
+        iam = self.client("iam")
+        role_arn = iam.create_role(
+            RoleName="pixelbridge-local",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                        }
+                    ],
+                }
+            ),
+        )["Role"]["Arn"]
+        code = BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+        lambda_client = self.client("lambda")
+        for name in LOCAL_FUNCTIONS:
+            arn = lambda_client.create_function(
+                FunctionName=name,
+                Runtime="python3.13",
+                Role=role_arn,
+                Handler="handler.handler",
+                Code={"ZipFile": code.getvalue()},
+            )["FunctionArn"]
+            self.names[f"{name}.Arn"] = arn
+            self.names[name] = name
+        definition = state_machine_definition(self.names)
+        self.state_machine_arn = self.client("stepfunctions").create_state_machine(
+            name="pixelbridge-local-release",
+            definition=definition,
+            roleArn=role_arn,
+            type="STANDARD",
+        )["stateMachineArn"]
+        self.names["ReleaseStateMachine"] = self.state_machine_arn
+
+    # -- the functions -------------------------------------------------------------------------------
+    def _parameters(self) -> dict[str, str]:
+        options = self.options
+        return {
+            "SlotSeconds": str(options.slot_seconds),
+            "ReleasePolicy": options.release_policy,
+            "Routes": options.routes_json,
+            "StreampixelProjectId": STREAMPIXEL_PROJECT_ID,
+            "LiveWindowSeconds": str(options.live_window_seconds),
+            "ApprovalTimeoutSeconds": str(options.approval_timeout_seconds),
+            "StreampixelApiUrl": self.simulator_url,
+            "LogLevel": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        }
+
+    def _configure_functions(self) -> None:
+        environment: dict[str, str] = {}
+        for function in LOCAL_FUNCTIONS:
+            environment.update(
+                function_environment(function, self.names, parameters=self._parameters(), strict=False)
+            )
+        environment.update(
+            {
+                "HANDOFF_MODE": "public",  # moto serves objects without signatures, like a public origin
+                "HANDOFF_BASE_URL": f"{self.endpoint}/{self.names['HandoffBucket']}",
+                "STATE_MACHINE_ARN": self.state_machine_arn,
+                "POWERTOOLS_TRACE_DISABLED": "1",
+                "POWERTOOLS_METRICS_NAMESPACE": "PixelBridge",
+            }
+        )
+        os.environ.update(environment)
+        self.environment = environment
+        from pixelbridge import wiring
+
+        wiring.reset()
+        from pixelbridge.handlers import convert
+
+        convert.convert_once.cache_clear()
+
+    def _handlers(self) -> dict[str, Any]:
+        from pixelbridge.handlers import convert, ingest, release, streampixel_webhook
+
+        return {
+            "IngestFunction": ingest.handler,
+            "ConvertFunction": convert.handler,
+            "ReleaseFunction": release.handler,
+            "StreampixelWebhookFunction": streampixel_webhook.handler,
+        }
+
+    def _route_state_machine_tasks(self) -> None:
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        handlers = self._handlers()
+
+        def invoke(
+            backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+        ) -> bytes:
+            name = function_name.split(":function:")[-1].split(":")[0]
+            try:
+                result = handlers[name](json.loads(body or b"{}"), FakeLambdaContext(name))
+                return json.dumps(result).encode()
+            except Exception as exc:  # Lambda's unhandled-error contract: errorType drives Retry/Catch
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
+
+        patch = mock.patch.object(LambdaSimpleBackend, "invoke", invoke)
+        patch.start()
+        self._patches.append(patch)
+
+    def _start_gateways(self) -> None:
+        from pixelbridge.handlers import ingest, streampixel_webhook
+
+        self.ingest = FunctionUrlGateway(ingest.handler, "IngestFunction")
+        self.webhooks = FunctionUrlGateway(streampixel_webhook.handler, "StreampixelWebhookFunction")
+        self.ingest.start()
+        self.webhooks.start()
+        self.simulator.set_webhook_url(STREAMPIXEL_PROJECT_ID, self.streampixel_webhook_url)
+        for project in self.options.extra_projects:
+            self.simulator.set_webhook_url(project, self.streampixel_webhook_url)
+
+    def _start_simulator(self) -> None:
+        window = self.options.streampixel_window_seconds
+        accounts = {STREAMPIXEL_USER_ID: self.api_key, **self.options.extra_accounts}
+        projects = {STREAMPIXEL_PROJECT_ID: STREAMPIXEL_USER_ID, **self.options.extra_projects}
+        self.simulator = StreampixelSimulator(
+            accounts=accounts,
+            projects=projects,
+            window_seconds=float(self.options.slot_seconds if window is None else window),
+        )
+        self.simulator_url = self.simulator.start()
+
+    # -- S3 events → ConvertFunction -----------------------------------------------------------------
+    def _dispatch_s3_events(self) -> None:
+        sqs = self.client("sqs")
+        from pixelbridge.handlers import convert
+
+        while not self._stopping.is_set():
+            try:
+                messages = sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                ).get("Messages", [])
+            except Exception:  # the server is stopping
+                return
+            for message in messages:
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                event = json.loads(message["Body"])
+                if "Records" in event:
+                    self._converters.submit(self._convert, convert.handler, event)
+
+    @staticmethod
+    def _convert(handler: Any, event: dict[str, Any]) -> None:
+        try:
+            handler(event, FakeLambdaContext("ConvertFunction"))
+        except Exception as exc:  # Lambda would retry; the build record says what happened
+            print(f"ConvertFunction raised {type(exc).__name__}: {exc}")
+
+    # -- what users and tests use --------------------------------------------------------------------
+    @property
+    def upload_url(self) -> str:
+        return f"{self.ingest.url}/builds/upload"
+
+    @property
+    def upload_authorization(self) -> str:
+        return f"Bearer {self.upload_token}"
+
+    @property
+    def streampixel_webhook_url(self) -> str:
+        return f"{self.webhooks.url}/webhooks/streampixel/{self.webhook_path_secret}"
+
+    def build(self, build_id: str) -> dict[str, Any] | None:
+        from pixelbridge import wiring
+
+        return wiring.builds().get(build_id)
+
+    def wait_for_terminal(self, build_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        from pixelbridge.domain.statuses import is_terminal
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            record = self.build(build_id)
+            if record and is_terminal(record["status"]) and self._execution_settled(build_id):
+                return record
+            time.sleep(0.2)
+        raise TimeoutError(
+            f"build {build_id} is not in a terminal state after {timeout} s: {self.build(build_id)}"
+        )
+
+    def _execution_settled(self, build_id: str) -> bool:
+        sfn = self.client("stepfunctions")
+        arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{build_id}"
+        try:
+            return sfn.describe_execution(executionArn=arn)["status"] != "RUNNING"
+        except sfn.exceptions.ExecutionDoesNotExist:
+            return True
