@@ -1,6 +1,7 @@
 """``make demo``: push a build exactly as BuildPixel does and follow it to ``live`` on the local stack.
 
 Usage: python -m local.demo [PATH.tar.gz] [--policy auto|manual|hold] [--slot-seconds N]
+       python -m local.demo --pull [--size-mb 60]   (real-size build: signed webhook + artifact pull)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import requests
 
 from local.buildpixel import encode_custom_deploy, sample_metadata
-from local.sample_build import ue_like_targz
+from local.sample_build import big_ue_like_targz, ue_like_targz
 from local.stack import LocalStack, StackOptions
 
 
@@ -52,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", choices=["auto", "manual", "hold"], default="manual")
     parser.add_argument("--slot-seconds", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--pull", action="store_true", help="BuildPixel webhook + artifact pull path")
+    parser.add_argument("--size-mb", type=int, default=60, help="size of the generated pull artifact")
     args = parser.parse_args(argv)
+    if args.pull:
+        return pull_demo(args)
 
     artifact = args.artifact.read_bytes() if args.artifact else ue_like_targz()
     build_id = f"demo{int(time.time())}"
@@ -78,6 +83,40 @@ def main(argv: list[str] | None = None) -> int:
             f"\nBuild {build_id} is {record['status'].upper()}"
             + (f" ({record.get('error') or record.get('objection')})" if record["status"] != "live" else "")
         )
+        calls = ", ".join(f"{call.endpoint}→{call.http_status}" for call in stack.simulator.calls)
+        print(f"Streampixel simulator saw: {calls}")
+        return 0 if record["status"] in {"live", "approved"} else 1
+
+
+def pull_demo(args: argparse.Namespace) -> int:
+    """BuildPixel sends ``build.complete`` (signed); PixelBridge pulls the artifact and ships it."""
+    build_id = f"pull{int(time.time())}"
+    if args.artifact:
+        artifact = args.artifact.read_bytes()
+    else:
+        print(f"Generating a {args.size_mb} MB UE-like build (bigger than a Function URL accepts)...")
+        artifact = big_ue_like_targz(pak_bytes=args.size_mb * 1024 * 1024)
+    options = StackOptions(slot_seconds=args.slot_seconds, release_policy=args.policy)
+    print(f"Starting the local stack (moto, BuildPixel + Streampixel simulators, policy {args.policy})...")
+    with LocalStack(options) as stack:
+        stack.buildpixel.add_artifact(build_id, artifact, **sample_metadata(build_id))
+        print(
+            f"BuildPixel → POST {stack.buildpixel_webhook_url}  (signed build.complete, "
+            f"artifact {len(artifact) / 1e6:.1f} MB, build {build_id})"
+        )
+        started = time.monotonic()
+        response = stack.buildpixel.send_build_complete(build_id)
+        print(f"  answered {response.status_code} {response.json()} in {time.monotonic() - started:.2f} s")
+        if response.status_code >= 300:
+            return 1
+        record = follow(stack, build_id, args.timeout)
+        print(
+            f"\nBuild {build_id} is {record['status'].upper()}"
+            + (f" ({record.get('error') or record.get('objection')})" if record["status"] != "live" else "")
+        )
+        downloads = stack.buildpixel.requests_to("/artifacts/")
+        print(f"BuildPixel simulator served {sum(r.body_bytes for r in downloads) / 1e6:.1f} MB "
+              f"in {len(downloads)} request(s)")
         calls = ", ".join(f"{call.endpoint}→{call.http_status}" for call in stack.simulator.calls)
         print(f"Streampixel simulator saw: {calls}")
         return 0 if record["status"] in {"live", "approved"} else 1

@@ -36,3 +36,47 @@ def ue_like_targz(
             now,
         )
     return buffer.getvalue()
+
+
+class _RepeatingBlock(io.RawIOBase):
+    """``size`` bytes made of one random 1 MiB block repeated: cheap to make, yet gzip cannot shrink
+    it (deflate only looks 32 KiB back), so the tarball really is as big as asked."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        super().__init__()
+        self._block = random.Random(seed).randbytes(1024 * 1024)
+        self._left = size
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = self._left if size < 0 else min(size, self._left)
+        out = bytearray()
+        while len(out) < wanted:
+            take = min(wanted - len(out), len(self._block) - self._at)
+            out += self._block[self._at : self._at + take]
+            self._at = (self._at + take) % len(self._block)
+        self._left -= wanted
+        return bytes(out)
+
+
+def write_big_ue_like_targz(
+    target: io.BufferedIOBase | io.BytesIO, *, pak_bytes: int, game: str = "MyGame", seed: int = 11
+) -> None:
+    """Stream a UE-like Win64 tarball with a ``pak_bytes`` .pak into ``target`` (gzip level 1)."""
+    now = time.time()
+    with tarfile.open(fileobj=target, mode="w:gz", compresslevel=1) as tar:
+        _add(tar, f"Windows/{game}.exe", b"MZ" + os.urandom(2046), now)
+        _add(tar, f"Windows/{game}/Binaries/Win64/{game}-Win64-Shipping.exe", b"MZ" + os.urandom(4094), now)
+        info = tarfile.TarInfo(f"Windows/{game}/Content/Paks/{game}-Windows.pak")
+        info.size, info.mtime, info.mode = pak_bytes, int(now), 0o644
+        tar.addfile(info, _RepeatingBlock(pak_bytes, seed))
+
+
+def big_ue_like_targz(*, pak_bytes: int, game: str = "MyGame", seed: int = 11) -> bytes:
+    """A real-size build (bigger than a Function URL accepts) for the pull demo and tests."""
+    buffer = io.BytesIO()
+    write_big_ue_like_targz(buffer, pak_bytes=pak_bytes, game=game, seed=seed)
+    return buffer.getvalue()

@@ -26,6 +26,7 @@ from unittest import mock
 import boto3
 import requests
 
+from local.buildpixel_sim import BuildPixelSimulator
 from local.gateway import FakeLambdaContext, FunctionUrlGateway
 from local.streampixel_sim import StreampixelSimulator
 from local.template import (
@@ -36,7 +37,13 @@ from local.template import (
     state_machine_definition,
 )
 
-LOCAL_FUNCTIONS = ("IngestFunction", "ConvertFunction", "ReleaseFunction", "StreampixelWebhookFunction")
+LOCAL_FUNCTIONS = (
+    "IngestFunction",
+    "ConvertFunction",
+    "ReleaseFunction",
+    "StreampixelWebhookFunction",
+    "FetchFunction",
+)
 STREAMPIXEL_USER_ID = "663d1f2e3a4b5c6d7e8f9a0b"
 STREAMPIXEL_PROJECT_ID = "67944b8a3f323be4b89a2272"
 REGION = "us-east-1"
@@ -52,6 +59,7 @@ class StackOptions:
     streampixel_window_seconds: float | None = None  # None: the same as slot_seconds
     extra_projects: dict[str, str] = field(default_factory=dict)  # more Streampixel projectId -> userId
     extra_accounts: dict[str, str] = field(default_factory=dict)  # more Streampixel userId -> apiKey
+    environment: dict[str, str] = field(default_factory=dict)  # settings overrides, e.g. timeouts
 
 
 class LocalStack(AbstractContextManager["LocalStack"]):
@@ -60,11 +68,15 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.api_key = secrets.token_hex(16)
         self.upload_token = ""
         self.webhook_path_secret = ""
+        # BuildPixel pull path: what the user would copy from BuildPixel's settings into the secret.
+        self.buildpixel_signing_secret = secrets.token_hex(24)
+        self.buildpixel_api_token = f"bp_{secrets.token_hex(20)}"
         self._patches: list[Any] = []
         self._stopping = threading.Event()
         self._converters = ThreadPoolExecutor(max_workers=2, thread_name_prefix="convert")
         self._saved_env = dict(os.environ)
         self.names: dict[str, str] = {}
+        self.async_invocations: list[threading.Thread] = []
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -93,6 +105,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         )
         self._create_resources()
         self._start_simulator()
+        self._start_buildpixel_simulator()
         self._configure_functions()
         self._start_gateways()
         self._route_state_machine_tasks()
@@ -107,6 +120,9 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.ingest.stop()
         self.webhooks.stop()
         self.simulator.stop()
+        self.buildpixel.stop()
+        # moto keeps its backends in this process: forget them so the next stack starts empty.
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10)
         self._moto.stop()
         os.environ.clear()
         os.environ.update(self._saved_env)
@@ -128,7 +144,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         prefix = "pixelbridge-local"
         self.names.update(create_tables(self.client("dynamodb"), prefix=prefix))
         self.names.update(create_buckets(self.client("s3"), prefix=prefix))
-        secret_values = {
+        secret_values: dict[str, dict[str, Any]] = {
             "StreampixelSecret": {
                 "userId": STREAMPIXEL_USER_ID,
                 "apiKey": self.api_key,
@@ -136,6 +152,10 @@ class LocalStack(AbstractContextManager["LocalStack"]):
                     f"user-{user}": {"userId": user, "apiKey": key}
                     for user, key in self.options.extra_accounts.items()
                 },
+            },
+            "BuildPixelSecret": {
+                "webhookSigningSecret": self.buildpixel_signing_secret,
+                "apiToken": self.buildpixel_api_token,
             },
         }
         self.secret_arns = create_secrets(self.client("secretsmanager"), secret_values, prefix=prefix)
@@ -221,6 +241,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
             "ApprovalTimeoutSeconds": str(options.approval_timeout_seconds),
             "StreampixelApiUrl": self.simulator_url,
             "LogLevel": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            "BuildPixelApiUrl": self.buildpixel.url,
         }
 
     def _configure_functions(self) -> None:
@@ -236,6 +257,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
                 "STATE_MACHINE_ARN": self.state_machine_arn,
                 "POWERTOOLS_TRACE_DISABLED": "1",
                 "POWERTOOLS_METRICS_NAMESPACE": "PixelBridge",
+                **self.options.environment,
             }
         )
         os.environ.update(environment)
@@ -248,9 +270,10 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         convert.convert_once.cache_clear()
 
     def _handlers(self) -> dict[str, Any]:
-        from pixelbridge.handlers import convert, ingest, release, streampixel_webhook
+        from pixelbridge.handlers import convert, fetch, ingest, release, streampixel_webhook
 
         return {
+            "FetchFunction": fetch.handler,
             "IngestFunction": ingest.handler,
             "ConvertFunction": convert.handler,
             "ReleaseFunction": release.handler,
@@ -266,6 +289,10 @@ class LocalStack(AbstractContextManager["LocalStack"]):
             backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
         ) -> bytes:
             name = function_name.split(":function:")[-1].split(":")[0]
+            if headers.get("X-Amz-Invocation-Type") == "Event":
+                # Lambda's async invoke: queue it and answer 202 at once (the caller never waits).
+                self._invoke_async(handlers[name], name, json.loads(body or b"{}"))
+                return b""
             try:
                 result = handlers[name](json.loads(body or b"{}"), FakeLambdaContext(name))
                 return json.dumps(result).encode()
@@ -277,6 +304,23 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         patch.start()
         self._patches.append(patch)
 
+    def _invoke_async(self, handler: Any, name: str, event: dict[str, Any]) -> None:
+        def run() -> None:
+            try:
+                handler(event, FakeLambdaContext(name))
+            except Exception as exc:  # Lambda would retry once; the build record says what happened
+                print(f"{name} raised {type(exc).__name__}")
+
+        thread = threading.Thread(target=run, daemon=True, name=f"async-{name}")
+        self.async_invocations.append(thread)
+        thread.start()
+
+    def _start_buildpixel_simulator(self) -> None:
+        self.buildpixel = BuildPixelSimulator(
+            signing_secret=self.buildpixel_signing_secret, api_token=self.buildpixel_api_token
+        )
+        self.buildpixel.start()
+
     def _start_gateways(self) -> None:
         from pixelbridge.handlers import ingest, streampixel_webhook
 
@@ -287,6 +331,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.simulator.set_webhook_url(STREAMPIXEL_PROJECT_ID, self.streampixel_webhook_url)
         for project in self.options.extra_projects:
             self.simulator.set_webhook_url(project, self.streampixel_webhook_url)
+        self.buildpixel.set_webhook_url(self.buildpixel_webhook_url)
 
     def _start_simulator(self) -> None:
         window = self.options.streampixel_window_seconds
@@ -332,6 +377,10 @@ class LocalStack(AbstractContextManager["LocalStack"]):
     @property
     def upload_authorization(self) -> str:
         return f"Bearer {self.upload_token}"
+
+    @property
+    def buildpixel_webhook_url(self) -> str:
+        return f"{self.ingest.url}/webhooks/buildpixel"
 
     @property
     def streampixel_webhook_url(self) -> str:

@@ -36,12 +36,17 @@ class Settings(BaseModel):
     streampixel_secret_arn: str = Field(default="", alias="STREAMPIXEL_SECRET_ARN")
     streampixel_webhook_secret_arn: str = Field(default="", alias="STREAMPIXEL_WEBHOOK_SECRET_ARN")
     streampixel_api_url: str = Field(default=DEFAULT_STREAMPIXEL_API_URL, alias="STREAMPIXEL_API_URL")
+    streampixel_timeout_seconds: float = Field(default=30.0, alias="STREAMPIXEL_TIMEOUT_SECONDS", gt=0)
 
     routes_json: str = Field(default="", alias="ROUTES_JSON")
     default_streampixel_project_id: str = Field(default="", alias="DEFAULT_STREAMPIXEL_PROJECT_ID")
     default_release_policy: Literal["auto", "manual", "hold"] = Field(
         default="auto", alias="DEFAULT_RELEASE_POLICY"
     )
+
+    fetch_function_name: str = Field(default="", alias="FETCH_FUNCTION_NAME")
+    buildpixel_api_url: str = Field(default="https://api.buildpixel.io", alias="BUILDPIXEL_API_URL")
+    max_artifact_bytes: int = Field(default=24 * 1024**3, alias="MAX_ARTIFACT_BYTES", ge=1)
 
     state_machine_arn: str = Field(default="", alias="STATE_MACHINE_ARN")
     slot_seconds: int = Field(default=120, alias="SLOT_SECONDS", ge=0)

@@ -79,7 +79,8 @@ def slots() -> SlotBook:
 
 @lru_cache(maxsize=1)
 def streampixel() -> StreampixelClient:
-    return StreampixelClient(get_settings().streampixel_api_url)
+    settings = get_settings()
+    return StreampixelClient(settings.streampixel_api_url, timeout=(5.0, settings.streampixel_timeout_seconds))
 
 
 def streampixel_credentials(account: str) -> StreampixelCredentials:

@@ -29,9 +29,9 @@ class SlotBook:
     def __init__(self, table_name: str, *, dynamodb: Any = None) -> None:
         self._table = (dynamodb or boto3.resource("dynamodb")).Table(table_name)
 
-    def reserve(self, user_id: str, not_before: datetime, slot_seconds: int) -> datetime:
+    def reserve(self, user_id: str, not_before: datetime, spacing_seconds: float) -> datetime:
         """The start of a slot for ``user_id`` no earlier than ``not_before``."""
-        step = slot_seconds * MILLIS
+        step = int(spacing_seconds * MILLIS)
         start = _millis(not_before)
         try:
             self._table.update_item(
@@ -52,8 +52,30 @@ class SlotBook:
         )
         return _from_millis(response["Attributes"]["nextFreeMs"])
 
-    def mark_call(self, user_id: str, at: datetime) -> None:
-        """Remember when a write call to Streampixel last ended (its window starts no later)."""
+    def claim_call(self, user_id: str, now: datetime, spacing_seconds: float) -> datetime | None:
+        """Atomically claim the right to call Streampixel now for ``user_id``.
+
+        Succeeds (None) when the previous call started or ended at least ``spacing`` ago; otherwise
+        returns when it may start. The claim and the check are one conditional write, so two
+        executions can never both call inside one window.
+        """
+        now_ms = _millis(now)
+        try:
+            self._table.update_item(
+                Key={"userId": user_id},
+                UpdateExpression="SET lastCallMs = :now",
+                ConditionExpression="attribute_not_exists(lastCallMs) OR lastCallMs <= :threshold",
+                ExpressionAttributeValues={":now": now_ms, ":threshold": now_ms - int(spacing_seconds * MILLIS)},
+            )
+            return None
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+        last = self.last_call(user_id)
+        return None if last is None else _from_millis(_millis(last) + int(spacing_seconds * MILLIS))
+
+    def call_ended(self, user_id: str, at: datetime) -> None:
+        """Move the window to the end of the call: Streampixel may have counted it that late."""
         try:
             self._table.update_item(
                 Key={"userId": user_id},

@@ -1,14 +1,23 @@
 """Slot math for Streampixel's rate limit: one write call per ``SLOT_SECONDS`` per userId.
 
 A slot is reserved atomically (``adapters.slots``): ``slot = max(not_before, next_free)`` and
-``next_free = slot + SLOT_SECONDS``. Every caller of one userId gets a distinct slot, spaced by at
-least SLOT_SECONDS, however many executions race for it.
+``next_free = slot + spacing`` (SLOT_SECONDS plus a small margin). Every caller of one userId gets
+a distinct slot, spaced by at least SLOT_SECONDS, however many executions race for it.
 """
 
 from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+
+
+def call_spacing_seconds(slot_seconds: float) -> float:
+    """Seconds between two write calls of one user: the slot plus a margin for network jitter.
+
+    Streampixel measures its window from when a request arrives, which differs from when we send
+    it by the network latency; a margin of 10 % of the slot (at most 1 s) absorbs that.
+    """
+    return slot_seconds + min(1.0, 0.1 * slot_seconds)
 
 
 def next_slot(

@@ -9,10 +9,13 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pixelbridge import wiring
+from pixelbridge.adapters.fetch_starter import LambdaFetchStarter
 from pixelbridge.adapters.secrets import MissingSecretValue, buildpixel_upload_authorization
+from pixelbridge.domain.signatures import SIGNATURE_HEADER
 from pixelbridge.observability import logger, metrics, tracer
 from pixelbridge.settings import get_settings
 from pixelbridge.usecases.ingest_push import IngestPush, RequestRejected
+from pixelbridge.usecases.ingest_webhook import IngestWebhook
 
 app = LambdaFunctionUrlResolver()
 
@@ -85,3 +88,27 @@ def handle_not_found(_: Exception) -> Response[Any]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # validate configuration at cold start
     return app.resolve(event, context)
+
+
+def webhook_signing_secret() -> str:
+    return wiring.secrets().field(get_settings().buildpixel_secret_arn, "webhookSigningSecret")
+
+
+@app.post("/webhooks/buildpixel")
+def buildpixel_webhook() -> Response[Any]:
+    use_case = IngestWebhook(
+        builds=wiring.builds(),
+        routes=wiring.routes(),
+        fetch_starter=LambdaFetchStarter(get_settings().fetch_function_name),
+        signing_secret=webhook_signing_secret,
+    )
+    outcome = use_case(
+        body=raw_body(), signature=app.current_event.headers.get(SIGNATURE_HEADER.lower())
+    )
+    logger.info(
+        "buildpixel webhook handled",
+        extra={"build_id": outcome.body.get("buildId"), "http_status": outcome.status_code},
+    )
+    return Response(
+        status_code=outcome.status_code, content_type=content_types.APPLICATION_JSON, body=outcome.body
+    )

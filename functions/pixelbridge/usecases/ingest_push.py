@@ -79,6 +79,43 @@ def public_view(record: BuildRecord) -> dict[str, Any]:
     return {key: value for key, value in record.items() if key not in hidden}
 
 
+@dataclass(frozen=True)
+class Registration:
+    record: BuildRecord
+    created: bool
+    skip_reason: str | None = None
+
+
+def register_build(
+    builds: BuildRepository, metadata: BuildMetadata, routes: list[Route], *, source: str, detail: str
+) -> Registration:
+    """Create the build record once, whichever way (push or pull) the build arrives first.
+
+    A build that already exists is not registered again (one build, one deploy); the repeat
+    arrival is recorded on its timeline instead. Unrouted and non-Windows builds end ``skipped``.
+    """
+    build_id = metadata.build_id
+    decision = decide_route(metadata, routes)
+    record: BuildRecord = {
+        "buildId": build_id,
+        "status": str(BuildStatus.RECEIVED),
+        "source": source,
+        "sources": [source],
+        "metadata": metadata.to_record(),
+        "route": decision.route.id if decision.route else "-",
+    }
+    if decision.route:
+        record.update(route_fields(decision.route))
+    if not builds.create(record, event="received", detail=detail):
+        existing = builds.record_event(build_id, f"{source} arrival", f"already known; not deployed again ({detail})")
+        return Registration(existing or builds.get(build_id) or record, created=False)
+    if decision.skip_reason:
+        skipped = builds.transition(build_id, BuildStatus.SKIPPED, event="skipped", detail=decision.skip_reason,
+                                    fields={"error": decision.skip_reason})
+        return Registration(skipped or record, created=True, skip_reason=decision.skip_reason)
+    return Registration(record, created=True)
+
+
 class IngestPush:
     def __init__(
         self,
@@ -116,42 +153,19 @@ class IngestPush:
 
     def _register(self, metadata: BuildMetadata, body: bytes, content_type: str) -> Accepted:
         build_id = metadata.build_id
-        existing = self._builds.get(build_id)
-        if existing is not None:
-            return self._already_known(existing)
-        decision = decide_route(metadata, self._routes)
-        record: BuildRecord = {
-            "buildId": build_id,
-            "status": str(BuildStatus.RECEIVED),
-            "source": "push",
-            "sources": ["push"],
-            "metadata": metadata.to_record(),
-            "route": decision.route.id if decision.route else "-",
-        }
-        if decision.route:
-            record.update(route_fields(decision.route))
-        if not self._builds.create(record, event="received", detail=f"push, {len(body)} bytes"):
-            # Another delivery of the same build won the race: answer like a repeat.
-            return self._already_known(self._builds.get(build_id) or record)
-        if decision.skip_reason:
-            self._builds.transition(
-                build_id,
-                BuildStatus.SKIPPED,
-                event="skipped",
-                detail=decision.skip_reason,
-                fields={"error": decision.skip_reason},
-            )
-            return Accepted(202, {"buildId": build_id, "status": "skipped", "reason": decision.skip_reason})
+        registration = register_build(self._builds, metadata, self._routes, source="push",
+                                      detail=f"push, {len(body)} bytes")
+        if not registration.created:
+            return Accepted(200, public_view(registration.record))
+        if registration.skip_reason:
+            return Accepted(202, {"buildId": build_id, "status": "skipped", "reason": registration.skip_reason})
         try:
             key = self._inbox.put_push_body(build_id, body, content_type)
         except Exception as exc:
             reason = f"could not store the artifact: {type(exc).__name__}"
-            self._builds.transition(
-                build_id, BuildStatus.FAILED, event="failed", detail=reason, fields={"error": reason}
-            )
-            raise RequestRejected(
-                503, "storage_unavailable", "the build could not be stored; retry later"
-            ) from exc
+            self._builds.transition(build_id, BuildStatus.FAILED, event="failed", detail=reason,
+                                    fields={"error": reason})
+            raise RequestRejected(503, "storage_unavailable", "the build could not be stored; retry later") from exc
         stored = self._builds.transition(
             build_id, BuildStatus.STORED, event="stored", detail=key, fields={"artifactKey": key}
         )
@@ -160,6 +174,3 @@ class IngestPush:
             self._builds.record_event(build_id, "stored", key, fields={"artifactKey": key})
         return Accepted(202, {"buildId": build_id, "status": "received"})
 
-    @staticmethod
-    def _already_known(record: BuildRecord) -> Accepted:
-        return Accepted(200, public_view(record))

@@ -19,7 +19,7 @@ from pixelbridge.adapters.slots import SlotBook
 from pixelbridge.adapters.streampixel import StreampixelClient, StreampixelCredentials
 from pixelbridge.adapters.workflow import Workflow
 from pixelbridge.domain.errors import PixelBridgeError, RateLimited, StreampixelError, Superseded, Transient
-from pixelbridge.domain.slots import transient_backoff_seconds
+from pixelbridge.domain.slots import call_spacing_seconds, transient_backoff_seconds
 from pixelbridge.domain.statuses import BuildStatus, is_terminal
 from pixelbridge.domain.timeline import Clock, iso, parse_iso, utc_now
 
@@ -83,7 +83,9 @@ class ReleaseTasks:
 
     def _supersede_older_waiting_builds(self, record: BuildRecord) -> None:
         for older in self._competitors(record, newer=False):
-            if older.get("waitToken") and older.get("waitingFor") == "approval":
+            # An auto build is released by Streampixel itself once uploaded: nothing left to stop.
+            older_policy = (older.get("release") or {}).get("policy", "auto")
+            if older_policy != "auto" and older.get("waitToken") and older.get("waitingFor") == "approval":
                 self._workflow.fail(
                     str(older["waitToken"]), "Superseded", f"build {record['buildId']} is newer on this route"
                 )
@@ -97,8 +99,9 @@ class ReleaseTasks:
         not_before = now
         if last_error and last_error.get("Error") == "Transient":
             attempts = int(record.get("transientAttempts", 0))
-            not_before = now + timedelta(seconds=transient_backoff_seconds(attempts))
-        slot = self._slots.reserve(user_id, not_before, self._config.slot_seconds)
+            backoff = transient_backoff_seconds(attempts, base=max(1.0, float(self._config.slot_seconds)))
+            not_before = now + timedelta(seconds=backoff)
+        slot = self._slots.reserve(user_id, not_before, call_spacing_seconds(self._config.slot_seconds))
         detail = f"{purpose} slot at {iso(slot)} (in {max(0.0, (slot - now).total_seconds()):.0f} s)"
         if purpose == "upload":
             moved = self._builds.transition(
@@ -149,7 +152,7 @@ class ReleaseTasks:
             self._record_call_failure(record, "upload-file", error)
             raise
         finally:
-            self._slots.mark_call(credentials.user_id, self._clock())
+            self._slots.call_ended(credentials.user_id, self._clock())
         fields: dict[str, Any] = {"uploadedAt": self._builds.now_iso()}
         if result.upload_id:
             fields["uploadId"] = result.upload_id
@@ -180,7 +183,7 @@ class ReleaseTasks:
             self._record_call_failure(record, "distribute-file", error)
             raise
         finally:
-            self._slots.mark_call(credentials.user_id, self._clock())
+            self._slots.call_ended(credentials.user_id, self._clock())
         self._builds.transition(
             build_id,
             BuildStatus.DISTRIBUTING,
@@ -240,24 +243,26 @@ class ReleaseTasks:
 
     # -- helpers ---------------------------------------------------------------------------------
     def _wait_for_slot(self, user_id: str, slot_at: str | None) -> None:
-        """Sleep out the rest of the slot before calling Streampixel.
+        """Sleep out the slot, then claim the user's call window before calling Streampixel.
 
-        Wait states have second granularity (emulators even truncate), and Streampixel's window
-        starts when the previous call actually happened, which can be later than its slot: so wait
-        until both the slot and ``last call + SLOT_SECONDS`` have passed.
+        Wait states have second granularity (emulators even truncate), and a previous call may
+        have happened later than its own slot; Streampixel counts from when calls arrive. So the
+        slot is only the queue position: the call itself also needs the atomic claim that the
+        previous call is at least one spacing ago.
         """
-        now = self._clock()
-        ready = parse_iso(slot_at) if slot_at else now
-        last_call = self._slots.last_call(user_id)
-        if last_call is not None:
-            ready = max(ready, last_call + timedelta(seconds=self._config.slot_seconds))
-        remaining = (ready - now).total_seconds()
-        if remaining > MAX_SLOT_TOPUP_SECONDS:
-            raise RateLimited(
-                f"the previous call of this user was {remaining:.0f} s too recent; taking a new slot"
-            )
-        if remaining > 0:
-            self._sleep(remaining)
+        deadline = self._clock() + timedelta(seconds=MAX_SLOT_TOPUP_SECONDS)
+        ready = parse_iso(slot_at) if slot_at else self._clock()
+        spacing = call_spacing_seconds(self._config.slot_seconds)
+        while True:
+            remaining = (ready - self._clock()).total_seconds()
+            if remaining > 0:
+                if self._clock() + timedelta(seconds=remaining) > deadline:
+                    raise RateLimited("the previous call of this user is too recent; taking a new slot")
+                self._sleep(remaining)
+            next_ready = self._slots.claim_call(user_id, self._clock(), spacing)
+            if next_ready is None:
+                return
+            ready = next_ready
 
     def _record(self, build_id: str) -> BuildRecord:
         record = self._builds.get(build_id)

@@ -1,0 +1,55 @@
+# PixelBridge — every target bootstraps its own virtualenv (.venv) from requirements-dev.txt.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv demo test lint types template-check unit e2e bench build clean events
+
+help:
+	@echo "make demo        run the whole pipeline locally (no AWS account): push build -> live"
+	@echo "make test        lint, types, template checks and the test suite (what CI runs)"
+	@echo "make bench       converter benchmark (SIZE_MB=1024 by default)"
+	@echo "make build       sam build (needs python3.13 on PATH, no Docker)"
+
+$(STAMP): requirements-dev.txt functions/requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -W ignore -m local.demo $(ARGS)
+
+test: lint types template-check unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check functions local tests bench
+	$(BIN)/ruff format --check functions local tests bench
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+template-check: $(STAMP)
+	scripts/check_template.sh
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+e2e: $(STAMP)
+	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/convert_bench.py --size-mb $(or $(SIZE_MB),1024)
+
+events: $(STAMP)
+	$(BIN)/python scripts/make_events.py
+
+build:
+	PYENV_VERSION=3.13.0:3.12.1:3.11.7 sam build
+
+clean:
+	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,242 @@
+"""Receive BuildPixel's signed webhook: ``build.complete`` starts a pull, other build events are recorded.
+
+The webhook must be answered within seconds, so a completed build is only registered here (the same
+``register_build`` as the push path: one build, one deploy) and the download is handed to
+FetchFunction asynchronously. The signed ``artifactUrl`` travels only in that invoke payload: it is
+never stored on the build record and never logged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pixelbridge.adapters.builds import BuildRecord, BuildRepository
+from pixelbridge.domain.metadata import BUILD_ID_PATTERN, BuildMetadata
+from pixelbridge.domain.routes import Route
+from pixelbridge.domain.signatures import SIGNATURE_HEADER, signature_valid
+from pixelbridge.domain.statuses import BuildStatus, is_terminal
+from pixelbridge.usecases.ingest_push import (
+    Accepted,
+    RequestRejected,
+    describe_validation_error,
+    register_build,
+)
+
+BUILD_COMPLETE = "build.complete"
+BUILD_FAILED = "build.failed"
+BUILD_SUPERSEDED = "build.superseded"
+# A superseded build may still be stopped while Streampixel has not been asked to take it.
+NOT_YET_UPLOADED = {
+    BuildStatus.RECEIVED,
+    BuildStatus.STORED,
+    BuildStatus.CONVERTING,
+    BuildStatus.CONVERTED,
+    BuildStatus.QUEUED,
+}
+
+
+class ArtifactFetchStarter(Protocol):
+    """Starts the download of a build's artifact without waiting for it (FetchFunction, async)."""
+
+    def start(self, build_id: str, artifact_url: str | None) -> None: ...
+
+
+class WebhookBuild(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    id: str = Field(pattern=BUILD_ID_PATTERN)
+    status: str | None = None
+    platform: str | None = None
+    build_type: str | None = Field(default=None, alias="buildType")
+    branch: str | None = None
+    commit: str | None = None
+    duration_ms: int | None = Field(default=None, alias="durationMs")
+    artifact_url: str | None = Field(default=None, alias="artifactUrl", repr=False)
+
+
+class WebhookProject(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1, max_length=128)
+    name: str | None = None
+
+
+class WebhookData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    build: WebhookBuild
+    project: WebhookProject
+
+
+class BuildEvent(BaseModel):
+    """The envelope of a ``build.*`` event (unknown fields allowed: BuildPixel may add some)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    type: str
+    created_at: str | None = Field(default=None, alias="createdAt")
+    organization_id: str | None = Field(default=None, alias="organizationId")
+    data: WebhookData
+
+
+def metadata_from_event(event: BuildEvent) -> BuildMetadata:
+    """The build metadata as the push path would have it, plus what only the webhook knows.
+
+    ``artifactUrl`` is left out on purpose: it is a bearer capability for 24 h.
+    """
+    build = event.data.build
+    extra = {key: value for key, value in (build.model_extra or {}).items() if key != "artifactUrl"}
+    document: dict[str, Any] = {
+        **extra,
+        "buildId": build.id,
+        "projectId": event.data.project.id,
+        "platform": build.platform or "",
+        "buildType": build.build_type,
+        "branch": build.branch,
+        "commit": build.commit,
+        "durationMs": build.duration_ms,
+        "projectName": event.data.project.name,
+        "organizationId": event.organization_id,
+        "buildPixelStatus": build.status,
+    }
+    try:
+        return BuildMetadata.model_validate({k: v for k, v in document.items() if v is not None})
+    except ValidationError as exc:
+        raise RequestRejected(
+            400, "invalid_webhook", f"invalid build: {describe_validation_error(exc)}"
+        ) from exc
+
+
+def parse_envelope(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RequestRejected(400, "invalid_webhook", "the webhook body is not valid JSON") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("type"), str):
+        raise RequestRejected(400, "invalid_webhook", "the webhook body must be a JSON object with a 'type'")
+    return document
+
+
+def parse_build_event(document: dict[str, Any]) -> BuildEvent:
+    try:
+        return BuildEvent.model_validate(document)
+    except ValidationError as exc:
+        raise RequestRejected(
+            400, "invalid_webhook", f"invalid {document['type']} event: {describe_validation_error(exc)}"
+        ) from exc
+
+
+class IngestWebhook:
+    def __init__(
+        self,
+        *,
+        builds: BuildRepository,
+        routes: list[Route],
+        fetch_starter: ArtifactFetchStarter,
+        signing_secret: Callable[[], str],
+    ) -> None:
+        self._builds = builds
+        self._routes = routes
+        self._fetch_starter = fetch_starter
+        self._signing_secret = signing_secret
+
+    def __call__(self, *, body: bytes, signature: str | None) -> Accepted:
+        if not signature:
+            raise RequestRejected(401, "unauthorized", f"missing {SIGNATURE_HEADER} header")
+        if not signature_valid(body, signature, self._signing_secret()):
+            raise RequestRejected(401, "unauthorized", f"{SIGNATURE_HEADER} does not match the body")
+        document = parse_envelope(body)
+        event_type = document["type"]
+        if event_type == BUILD_COMPLETE:
+            return self._build_complete(parse_build_event(document))
+        if event_type in (BUILD_FAILED, BUILD_SUPERSEDED):
+            return self._build_ended(parse_build_event(document))
+        return Accepted(200, {"ignored": True, "type": event_type[:64]})
+
+    # -- build.complete ------------------------------------------------------------------------------
+    def _build_complete(self, event: BuildEvent) -> Accepted:
+        metadata = metadata_from_event(event)
+        build_id = metadata.build_id
+        registration = register_build(
+            self._builds, metadata, self._routes, source="pull", detail="BuildPixel build.complete webhook"
+        )
+        if registration.skip_reason:
+            return Accepted(
+                202, {"buildId": build_id, "status": "skipped", "reason": registration.skip_reason}
+            )
+        if not registration.created and not self._fetch_never_started(registration.record):
+            return Accepted(200, {"buildId": build_id, "status": registration.record.get("status")})
+        self._start_fetch(build_id, event.data.build.artifact_url)
+        return Accepted(202, {"buildId": build_id, "status": "received"})
+
+    @staticmethod
+    def _fetch_never_started(record: BuildRecord) -> bool:
+        """A pull registered by an earlier delivery whose fetch could not be started (we answered 503)."""
+        return (
+            record.get("source") == "pull"
+            and record.get("status") == BuildStatus.RECEIVED
+            and not record.get("fetchRequestedAt")
+        )
+
+    def _start_fetch(self, build_id: str, artifact_url: str | None) -> None:
+        try:
+            self._fetch_starter.start(build_id, artifact_url)
+        except Exception as exc:
+            # The record stays "received" without fetchRequestedAt: BuildPixel's retry starts it again.
+            self._builds.record_event(
+                build_id, "fetch not started", f"{type(exc).__name__}; waiting for BuildPixel's retry"
+            )
+            raise RequestRejected(
+                503, "fetch_unavailable", "the download could not be started; retry later"
+            ) from exc
+        self._builds.record_event(
+            build_id,
+            "fetch requested",
+            "download started",
+            fields={"fetchRequestedAt": self._builds.now_iso()},
+        )
+
+    # -- build.failed / build.superseded --------------------------------------------------------------
+    def _build_ended(self, event: BuildEvent) -> Accepted:
+        build_id = event.data.build.id
+        record = self._builds.get(build_id)
+        if record is None:
+            return Accepted(200, {"ignored": True, "reason": "unknown build"})
+        if is_terminal(record["status"]):
+            return Accepted(200, {"buildId": build_id, "status": record["status"], "ignored": True})
+        detail = f"BuildPixel says {event.type} at {event.created_at or 'an unknown time'}"
+        if self._already_recorded(record, event.type, detail):
+            return Accepted(200, {"buildId": build_id, "status": record["status"]})
+        if event.type == BUILD_SUPERSEDED:
+            return self._supersede(build_id, detail)
+        self._builds.record_event(build_id, event.type, detail)
+        return Accepted(200, {"buildId": build_id, "status": record["status"]})
+
+    @staticmethod
+    def _already_recorded(record: BuildRecord, event_type: str, detail: str) -> bool:
+        """BuildPixel retries deliveries: the same event (type + time) is recorded once."""
+        return any(
+            entry.get("event") == event_type and entry.get("detail") == detail
+            for entry in record.get("timeline", [])
+        )
+
+    def _supersede(self, build_id: str, detail: str) -> Accepted:
+        reason = f"superseded in BuildPixel ({detail})"
+        # Conditional on "not uploaded yet": a build Streampixel already has keeps its own course.
+        moved = self._builds.set_fields(
+            build_id,
+            {"status": str(BuildStatus.SUPERSEDED), "error": reason},
+            only_if_status_in=NOT_YET_UPLOADED,
+        )
+        if moved is None:
+            self._builds.record_event(
+                build_id, BUILD_SUPERSEDED, detail, data={"effect": "none: already sent to Streampixel"}
+            )
+            current = self._builds.get(build_id) or {}
+            return Accepted(200, {"buildId": build_id, "status": current.get("status")})
+        self._builds.record_event(build_id, BUILD_SUPERSEDED, detail)
+        return Accepted(200, {"buildId": build_id, "status": str(BuildStatus.SUPERSEDED)})

@@ -1,0 +1,63 @@
+"""End-to-end tests drive the embedded local stack: real handlers, real ASL in moto, the simulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from local.buildpixel import encode_custom_deploy, sample_metadata
+from local.sample_build import ue_like_targz
+from local.stack import LocalStack, StackOptions
+
+ARTIFACT = ue_like_targz(pak_bytes=8192)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def make_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    started: list[LocalStack] = []
+
+    def start(**options: Any) -> LocalStack:
+        stack = LocalStack(StackOptions(**options)).start()
+        started.append(stack)
+        return stack
+
+    yield start
+    for stack in started:
+        stack.stop()
+
+
+def push(stack: LocalStack, build_id: str, artifact: bytes = ARTIFACT, **metadata: Any) -> requests.Response:
+    body, content_type = encode_custom_deploy(sample_metadata(build_id, **metadata), artifact)
+    return requests.post(stack.upload_url, data=body, timeout=30,
+                         headers={"Content-Type": content_type, "Authorization": stack.upload_authorization})
+
+
+def events_of(record: dict[str, Any]) -> list[str]:
+    return [entry["event"] for entry in record["timeline"]]
+
+
+def write_call_gaps(stack: LocalStack, user_id: str) -> list[float]:
+    """Seconds between consecutive accepted-or-refused write calls Streampixel saw for one user."""
+    times = [call.monotonic for call in stack.simulator.calls
+             if call.user_id == user_id and call.endpoint in {"upload-file", "distribute-file"}]
+    return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+
+
+def wait_until(predicate: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise TimeoutError("condition not met")

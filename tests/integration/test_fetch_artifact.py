@@ -1,0 +1,228 @@
+"""FetchArtifact against the BuildPixel simulator over loopback HTTP, writing into moto S3 + DynamoDB."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local.buildpixel_sim import BuildPixelSimulator
+from local.template import create_tables
+from pixelbridge.adapters.buildpixel import BuildPixelClient
+from pixelbridge.adapters.builds import BuildRepository
+from pixelbridge.adapters.secrets import MissingSecretValue
+from pixelbridge.adapters.store import pull_key
+from pixelbridge.convert.sinks import S3MultipartSink
+from pixelbridge.usecases.fetch_artifact import ArtifactSink, FetchArtifact, FetchLimits
+
+BUCKET = "artifacts"
+API_TOKEN = "bp_integration_token_0123456789"
+MiB = 1024 * 1024
+ARTIFACT = random.Random(5).randbytes(3 * MiB + 12345)
+
+
+@dataclass
+class Harness:
+    sim: BuildPixelSimulator
+    builds: BuildRepository
+    s3: Any
+    sleeps: list[float] = field(default_factory=list)
+
+    def fetcher(self, *, max_bytes: int = 24 * 1024**3, api_token: str | None = API_TOKEN,
+                max_rate_limit_wait: float = 300.0) -> FetchArtifact:
+        def token() -> str:
+            if api_token is None:
+                raise MissingSecretValue("secret field 'apiToken' is not set")
+            return api_token
+
+        client = BuildPixelClient(
+            self.sim.url, token, sleep=self.sleeps.append, max_rate_limit_wait=max_rate_limit_wait
+        )
+
+        def open_sink(key: str, expected_size: int | None) -> ArtifactSink:
+            return S3MultipartSink(self.s3, BUCKET, key, part_size=5 * MiB, expected_size=expected_size)
+
+        return FetchArtifact(
+            builds=self.builds, source=client, open_sink=open_sink,
+            limits=FetchLimits(max_bytes=max_bytes), sleep=self.sleeps.append,
+        )
+
+    def received(self, build_id: str, data: bytes = ARTIFACT) -> None:
+        self.sim.add_artifact(build_id, data)
+        self.builds.create({"buildId": build_id, "status": "received", "source": "pull", "route": "default"},
+                           event="received")
+
+    def record(self, build_id: str) -> dict[str, Any]:
+        found = self.builds.get(build_id)
+        assert found is not None
+        return found
+
+    def stored_bytes(self, build_id: str) -> bytes:
+        return bytes(self.s3.get_object(Bucket=BUCKET, Key=pull_key(build_id))["Body"].read())
+
+    def objects(self) -> list[str]:
+        return [item["Key"] for item in self.s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+
+    def open_multipart_uploads(self) -> list[Any]:
+        return list(self.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []))
+
+    def served_bytes(self) -> int:
+        return sum(request.body_bytes for request in self.sim.requests_to("/artifacts/"))
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    sim = BuildPixelSimulator(signing_secret="unused", api_token=API_TOKEN)
+    sim.start()
+    try:
+        with mock_aws():
+            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+            table = create_tables(dynamodb)["BuildsTable"]
+            s3 = boto3.client("s3", region_name="us-east-1")
+            s3.create_bucket(Bucket=BUCKET)
+            builds = BuildRepository(table, dynamodb=boto3.resource("dynamodb", region_name="us-east-1"))
+            yield Harness(sim=sim, builds=builds, s3=s3)
+    finally:
+        sim.stop()
+
+
+def assert_no_capability_leaked(record: dict[str, Any]) -> None:
+    text = json.dumps(record)
+    assert "sig=" not in text and "/artifacts/" not in text and API_TOKEN not in text
+
+
+def test_pull_with_the_webhook_url_stores_verified_bytes(harness: Harness) -> None:
+    harness.received("f-ok")
+    outcome = harness.fetcher()("f-ok", harness.sim.signed_url("f-ok"))
+    assert outcome.result == "stored"
+    record = harness.record("f-ok")
+    assert record["status"] == "stored"
+    assert record["artifactKey"] == pull_key("f-ok")
+    assert harness.stored_bytes("f-ok") == ARTIFACT
+    assert "MD5 verified" in record["timeline"][-1]["detail"]
+    assert harness.open_multipart_uploads() == []
+    assert_no_capability_leaked(record)
+
+
+def test_without_artifact_url_the_download_api_is_used(harness: Harness) -> None:
+    harness.received("f-api")
+    assert harness.fetcher()("f-api", None).result == "stored"
+    assert harness.stored_bytes("f-api") == ARTIFACT
+    assert [r.status for r in harness.sim.requests_to("/builds/f-api/download")] == [200]
+
+
+def test_expired_url_is_renewed_through_the_download_api(harness: Harness) -> None:
+    harness.received("f-exp")
+    stale_url = harness.sim.signed_url("f-exp")
+    harness.sim.expire_urls_now()
+    assert harness.fetcher()("f-exp", stale_url).result == "stored"
+    assert harness.stored_bytes("f-exp") == ARTIFACT
+    statuses = [r.status for r in harness.sim.requests_to("/artifacts/f-exp")]
+    assert statuses == [403, 200]
+    assert len(harness.sim.requests_to("/builds/f-exp/download")) == 2  # checksum lookup + renewal
+    record = harness.record("f-exp")
+    assert "artifact URL renewed" in [entry["event"] for entry in record["timeline"]]
+    assert_no_capability_leaked(record)
+
+
+def test_md5_mismatch_fails_the_build_and_leaves_no_object(harness: Harness) -> None:
+    harness.received("f-md5")
+    harness.sim.knobs.wrong_md5 = True
+    assert harness.fetcher()("f-md5", harness.sim.signed_url("f-md5")).result == "failed"
+    record = harness.record("f-md5")
+    assert record["status"] == "failed"
+    assert "MD5" in record["error"]
+    assert harness.objects() == []
+    assert harness.open_multipart_uploads() == []
+
+
+def test_retry_after_is_honoured_on_the_download_api(harness: Harness) -> None:
+    harness.received("f-429")
+    harness.sim.knobs.rate_limit_next = 2
+    harness.sim.knobs.retry_after_seconds = 7
+    assert harness.fetcher()("f-429", None).result == "stored"
+    assert harness.sleeps == [7.0, 7.0]
+    assert [r.status for r in harness.sim.requests_to("/builds/f-429/download")] == [429, 429, 200]
+
+
+def test_endless_429_fails_after_a_bounded_wait(harness: Harness) -> None:
+    harness.received("f-429x")
+    harness.sim.knobs.rate_limit_next = 100
+    harness.sim.knobs.retry_after_seconds = 30
+    assert harness.fetcher(max_rate_limit_wait=60)("f-429x", None).result == "failed"
+    assert harness.sleeps == [30.0, 30.0]
+    assert "429" in harness.record("f-429x")["error"]
+
+
+def test_truncated_download_resumes_with_a_range_request(harness: Harness) -> None:
+    harness.received("f-cut")
+    harness.sim.knobs.fail_after_bytes = 1 * MiB + 7
+    assert harness.fetcher()("f-cut", harness.sim.signed_url("f-cut")).result == "stored"
+    downloads = harness.sim.requests_to("/artifacts/f-cut")
+    assert [r.status for r in downloads] == [200, 206]
+    assert downloads[1].range is not None
+    resumed_at = int(downloads[1].range.removeprefix("bytes=").rstrip("-"))
+    # Resumed where the received bytes end (a partly read chunk is asked for again), not from zero.
+    assert 1 * MiB <= resumed_at <= 1 * MiB + 7
+    assert downloads[1].body_bytes == len(ARTIFACT) - resumed_at
+    assert harness.stored_bytes("f-cut") == ARTIFACT
+    assert "download interrupted" in [entry["event"] for entry in harness.record("f-cut")["timeline"]]
+
+
+def test_server_without_range_support_is_read_again_and_skipped(harness: Harness) -> None:
+    harness.received("f-norange")
+    harness.sim.knobs.fail_after_bytes = 2 * MiB
+    harness.sim.knobs.ignore_range = True
+    assert harness.fetcher()("f-norange", harness.sim.signed_url("f-norange")).result == "stored"
+    assert [r.status for r in harness.sim.requests_to("/artifacts/f-norange")] == [200, 200]
+    assert harness.stored_bytes("f-norange") == ARTIFACT
+
+
+def test_announced_size_over_the_limit_fails_before_downloading(harness: Harness) -> None:
+    harness.received("f-big")
+    assert harness.fetcher(max_bytes=1 * MiB)("f-big", harness.sim.signed_url("f-big")).result == "failed"
+    assert "limit" in harness.record("f-big")["error"]
+    assert harness.sim.requests_to("/artifacts/") == []
+    assert harness.objects() == []
+
+
+def test_content_length_over_the_limit_fails_without_reading_the_body(harness: Harness) -> None:
+    harness.received("f-big2")
+    harness.sim.knobs.bytes_per_second = 4 * MiB  # a full read would take ~1 s
+    fetch = harness.fetcher(max_bytes=1 * MiB, api_token=None)  # no API: only Content-Length tells
+    assert fetch("f-big2", harness.sim.signed_url("f-big2")).result == "failed"
+    record = harness.record("f-big2")
+    assert record["status"] == "failed" and "limit" in record["error"]
+    assert "checksum unavailable" in [entry["event"] for entry in record["timeline"]]
+    assert harness.objects() == [] and harness.open_multipart_uploads() == []
+
+
+def test_missing_artifact_fails_with_the_api_error(harness: Harness) -> None:
+    harness.builds.create({"buildId": "f-gone", "status": "received", "source": "pull"}, event="received")
+    assert harness.fetcher()("f-gone", None).result == "failed"
+    record = harness.record("f-gone")
+    assert "404" in record["error"] and "not_found" in record["error"]
+
+
+def test_repeated_invocation_after_success_does_nothing(harness: Harness) -> None:
+    harness.received("f-twice")
+    fetch = harness.fetcher()
+    assert fetch("f-twice", None).result == "stored"
+    assert fetch("f-twice", None).result == "skipped: build is already stored"
+    assert len(harness.sim.requests_to("/artifacts/f-twice")) == 1
+
+
+def test_stored_object_md5_matches_the_artifact(harness: Harness) -> None:
+    data = random.Random(9).randbytes(11 * MiB)  # several multipart parts
+    harness.received("f-parts", data)
+    assert harness.fetcher()("f-parts", None).result == "stored"
+    assert hashlib.md5(harness.stored_bytes("f-parts"), usedforsecurity=False).hexdigest() == hashlib.md5(
+        data, usedforsecurity=False
+    ).hexdigest()
