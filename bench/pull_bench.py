@@ -6,7 +6,7 @@ The parent generates a UE-like build per size, serves it from the BuildPixel sim
 server (so neither the artifact nor moto's storage counts against the measured process). A child
 process per size runs the real FetchArtifact use case (streamed multipart upload, MD5 check) and then
 the converter reading that S3 object into an S3 multipart zip, and reports MB/s of both phases and its
-peak RSS (``ru_maxrss``). Flat memory means the peak does not grow with the build size.
+peak RSS (VmHWM). Flat memory means the peak does not grow with the build size.
 Figures are reported, never asserted.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -31,7 +32,12 @@ REGION = "us-east-1"
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    """This process's high-water RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss across execve, so a
+    child spawned by a big parent would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --- child: fetch + convert, measured --------------------------------------------------------------------
@@ -95,6 +101,7 @@ def start_servers() -> tuple[Any, str, Any]:
 
     from local.buildpixel_sim import BuildPixelSimulator
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()

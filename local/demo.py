@@ -25,7 +25,8 @@ def print_progress(record: dict[str, Any], printed: int, started: float) -> int:
     for entry in timeline[printed:]:
         status = f"[{entry['status']}]" if entry.get("status") else ""
         print(
-            f"  {time.monotonic() - started:6.1f}s  {entry['event']:<24} {status:<15} {entry.get('detail', '')}"
+            f"  {time.monotonic() - started:6.1f}s  {entry['event']:<24} {status:<15} "
+            f"{entry.get('detail', '')}"
         )
     return len(timeline)
 
@@ -115,8 +116,10 @@ def pull_demo(args: argparse.Namespace) -> int:
             + (f" ({record.get('error') or record.get('objection')})" if record["status"] != "live" else "")
         )
         downloads = stack.buildpixel.requests_to("/artifacts/")
-        print(f"BuildPixel simulator served {sum(r.body_bytes for r in downloads) / 1e6:.1f} MB "
-              f"in {len(downloads)} request(s)")
+        print(
+            f"BuildPixel simulator served {sum(r.body_bytes for r in downloads) / 1e6:.1f} MB "
+            f"in {len(downloads)} request(s)"
+        )
         calls = ", ".join(f"{call.endpoint}→{call.http_status}" for call in stack.simulator.calls)
         print(f"Streampixel simulator saw: {calls}")
         return 0 if record["status"] in {"live", "approved"} else 1

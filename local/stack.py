@@ -138,7 +138,8 @@ class LocalStack(AbstractContextManager["LocalStack"]):
 
     # -- AWS resources from template.yaml ------------------------------------------------------------
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint)
+        factory: Any = boto3.client  # the service name is a plain str here, not one of the stub Literals
+        return factory(service, region_name=REGION, endpoint_url=self.endpoint)
 
     def _create_resources(self) -> None:
         prefix = "pixelbridge-local"

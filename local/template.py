@@ -49,13 +49,22 @@ class _CfnLoader(yaml.SafeLoader):
     """SafeLoader that understands CloudFormation short-form intrinsic functions."""
 
 
+def _constructor_for(tag: str) -> Any:
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        return _construct(tag, node, loader)
+
+    return construct
+
+
 def _construct(tag: str, node: yaml.Node, loader: yaml.SafeLoader) -> Any:
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
-    else:
+    elif isinstance(node, yaml.MappingNode):
         value = loader.construct_mapping(node, deep=True)
+    else:
+        raise TypeError(f"unexpected YAML node for !{tag}")
     if tag == "Ref":
         return {"Ref": value}
     if tag == "Condition":
@@ -88,7 +97,7 @@ for _tag in (
     "ToJsonString",
     "Length",
 ):
-    _CfnLoader.add_constructor(f"!{_tag}", lambda loader, node, _t=_tag: _construct(_t, node, loader))
+    _CfnLoader.add_constructor(f"!{_tag}", _constructor_for(_tag))
 
 
 def load_template_file(path: Path | str) -> dict[str, Any]:

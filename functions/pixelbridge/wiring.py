@@ -80,7 +80,9 @@ def slots() -> SlotBook:
 @lru_cache(maxsize=1)
 def streampixel() -> StreampixelClient:
     settings = get_settings()
-    return StreampixelClient(settings.streampixel_api_url, timeout=(5.0, settings.streampixel_timeout_seconds))
+    return StreampixelClient(
+        settings.streampixel_api_url, timeout=(5.0, settings.streampixel_timeout_seconds)
+    )
 
 
 def streampixel_credentials(account: str) -> StreampixelCredentials:

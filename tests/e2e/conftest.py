@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -38,8 +39,12 @@ def make_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 def push(stack: LocalStack, build_id: str, artifact: bytes = ARTIFACT, **metadata: Any) -> requests.Response:
     body, content_type = encode_custom_deploy(sample_metadata(build_id, **metadata), artifact)
-    return requests.post(stack.upload_url, data=body, timeout=30,
-                         headers={"Content-Type": content_type, "Authorization": stack.upload_authorization})
+    return requests.post(
+        stack.upload_url,
+        data=body,
+        timeout=30,
+        headers={"Content-Type": content_type, "Authorization": stack.upload_authorization},
+    )
 
 
 def events_of(record: dict[str, Any]) -> list[str]:
@@ -48,9 +53,12 @@ def events_of(record: dict[str, Any]) -> list[str]:
 
 def write_call_gaps(stack: LocalStack, user_id: str) -> list[float]:
     """Seconds between consecutive accepted-or-refused write calls Streampixel saw for one user."""
-    times = [call.monotonic for call in stack.simulator.calls
-             if call.user_id == user_id and call.endpoint in {"upload-file", "distribute-file"}]
-    return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    times = [
+        call.monotonic
+        for call in stack.simulator.calls
+        if call.user_id == user_id and call.endpoint in {"upload-file", "distribute-file"}
+    ]
+    return [later - earlier for earlier, later in itertools.pairwise(times)]
 
 
 def wait_until(predicate: Any, timeout: float = 30.0) -> Any:

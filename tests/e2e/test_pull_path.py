@@ -32,7 +32,9 @@ def upload_calls(stack: LocalStack) -> list[str]:
     return [call.endpoint for call in stack.simulator.calls if call.endpoint == "upload-file"]
 
 
-def test_real_size_pull_goes_live_and_the_webhook_answers_at_once(make_stack: Callable[..., LocalStack]) -> None:
+def test_real_size_pull_goes_live_and_the_webhook_answers_at_once(
+    make_stack: Callable[..., LocalStack],
+) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     assert len(REAL_SIZE_ARTIFACT) > 4.5 * MiB
     stack.buildpixel.add_artifact("pull-6mb", REAL_SIZE_ARTIFACT, **sample_metadata("pull-6mb"))
@@ -66,7 +68,9 @@ def test_unsigned_webhook_is_refused(make_stack: Callable[..., LocalStack]) -> N
     assert stack.buildpixel.requests_to("/artifacts/") == []
 
 
-def test_expired_webhook_url_is_renewed_and_the_build_still_ships(make_stack: Callable[..., LocalStack]) -> None:
+def test_expired_webhook_url_is_renewed_and_the_build_still_ships(
+    make_stack: Callable[..., LocalStack],
+) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.buildpixel.add_artifact("pull-stale", ARTIFACT)
     envelope = stack.buildpixel.build_event("build.complete", "pull-stale")

@@ -18,8 +18,17 @@ def test_auto_policy_goes_live_after_one_upload(make_stack) -> None:
     assert [call.endpoint for call in stack.simulator.calls] == ["upload-file"]
     assert stack.simulator.upload_state(record["uploadId"]) is not None
     events = events_of(record)
-    for expected in ("received", "stored", "converting", "converted", "slot reserved", "uploaded",
-                     "build.uploaded", "build.approved", "live"):
+    for expected in (
+        "received",
+        "stored",
+        "converting",
+        "converted",
+        "slot reserved",
+        "uploaded",
+        "build.uploaded",
+        "build.approved",
+        "live",
+    ):
         assert expected in events
     assert "handoff zip deleted" in events
     assert stack.client("s3").list_objects_v2(Bucket=stack.names["HandoffBucket"]).get("KeyCount", 0) == 0
@@ -40,18 +49,23 @@ def test_manual_policy_distributes_after_approval_with_spaced_calls(make_stack) 
 def test_hold_policy_stops_at_approved(make_stack) -> None:
     stack = make_stack(slot_seconds=1, release_policy="hold")
     push(stack, "hold-1")
-    record = wait_until(lambda: (r := stack.build("hold-1")) and "held for operator release" in events_of(r) and r)
+    record = wait_until(
+        lambda: (r := stack.build("hold-1")) and "held for operator release" in events_of(r) and r
+    )
     assert record["status"] == "approved"
     assert [call.endpoint for call in stack.simulator.calls] == ["upload-file"]
 
 
 def test_burst_for_one_user_all_go_live_with_zero_429(make_stack) -> None:
     projects = {f"{index:024x}": STREAMPIXEL_USER_ID for index in range(1, 11)}
-    routes = [{"id": f"r{index}", "buildpixelProjectId": f"bp{index}", "streampixelProjectId": project}
-              for index, project in enumerate(projects, start=1)]
+    routes = [
+        {"id": f"r{index}", "buildpixelProjectId": f"bp{index}", "streampixelProjectId": project}
+        for index, project in enumerate(projects, start=1)
+    ]
     slot = 1
-    stack = make_stack(slot_seconds=slot, release_policy="auto", routes_json=json.dumps(routes),
-                       extra_projects=projects)
+    stack = make_stack(
+        slot_seconds=slot, release_policy="auto", routes_json=json.dumps(routes), extra_projects=projects
+    )
     started = time.monotonic()
     for index in range(1, 11):
         assert push(stack, f"burst-{index}", projectId=f"bp{index}").status_code == 202
@@ -62,8 +76,10 @@ def test_burst_for_one_user_all_go_live_with_zero_429(make_stack) -> None:
     gaps = write_call_gaps(stack, STREAMPIXEL_USER_ID)
     assert len(gaps) == 9
     assert min(gaps) >= slot
-    print(f"\nburst of 10 (auto, slot {slot}s): {elapsed:.1f}s, bound (N-1)*slot = {9 * slot}s, "
-          f"min gap {min(gaps):.2f}s, 429s {stack.simulator.count_429()}")
+    print(
+        f"\nburst of 10 (auto, slot {slot}s): {elapsed:.1f}s, bound (N-1)*slot = {9 * slot}s, "
+        f"min gap {min(gaps):.2f}s, 429s {stack.simulator.count_429()}"
+    )
 
 
 def test_injected_500s_are_retried_until_live(make_stack) -> None:
@@ -87,7 +103,9 @@ def test_a_429_anyway_takes_a_new_slot_and_is_not_lost(make_stack) -> None:
 
 
 def test_lost_upload_response_is_recognised_by_file_url_and_not_uploaded_twice(make_stack) -> None:
-    stack = make_stack(slot_seconds=1, release_policy="auto", environment={"STREAMPIXEL_TIMEOUT_SECONDS": "1"})
+    stack = make_stack(
+        slot_seconds=1, release_policy="auto", environment={"STREAMPIXEL_TIMEOUT_SECONDS": "1"}
+    )
     stack.simulator.slow_next_calls(1, seconds=3)  # processed, but the answer comes after our timeout
     push(stack, "lost-1")
     record = stack.wait_for_terminal("lost-1", timeout=90)
@@ -101,7 +119,9 @@ def test_lost_upload_response_is_recognised_by_file_url_and_not_uploaded_twice(m
 def test_rejection_is_recorded_with_the_objection(make_stack) -> None:
     stack = make_stack(slot_seconds=1, release_policy="manual")
     for build_id, stage in (("rej-extract", "build.extracting"), ("rej-download", "build.downloading")):
-        stack.simulator.reject_next_upload(f"Build contains unsupported file formats ({stage})", at_event=stage)
+        stack.simulator.reject_next_upload(
+            f"Build contains unsupported file formats ({stage})", at_event=stage
+        )
         push(stack, build_id, projectId=build_id)
         record = stack.wait_for_terminal(build_id, timeout=60)
         assert record["status"] == "rejected"
@@ -126,11 +146,22 @@ def test_duplicate_s3_event_starts_one_execution(make_stack) -> None:
     from pixelbridge.handlers import convert
 
     bucket = stack.names["ArtifactBucket"]
-    event = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {
-        "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-        "object": {"key": "inbox/push/dup-event.multipart", "size": 1, "eTag": "x"}}}]}
+    event = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {"key": "inbox/push/dup-event.multipart", "size": 1, "eTag": "x"},
+                },
+            }
+        ]
+    }
     convert.handler(event, FakeLambdaContext("ConvertFunction"))
-    executions = stack.client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn)["executions"]
+    executions = stack.client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn)[
+        "executions"
+    ]
     assert [execution["name"] for execution in executions] == ["dup-event"]
     assert len([call for call in stack.simulator.calls if call.endpoint == "upload-file"]) == 1
 
@@ -158,9 +189,17 @@ def test_webhook_with_a_wrong_secret_is_404_and_records_nothing(make_stack) -> N
     push(stack, "secret-1")
     record = stack.wait_for_terminal("secret-1", timeout=60)
     before = len(record["timeline"])
-    payload = {"event": "build.rejected", "projectId": STREAMPIXEL_PROJECT_ID, "uploadId": record["uploadId"],
-               "status": "Reject", "objection": "forged", "timestamp": "2026-01-01T00:00:00Z"}
-    response = requests.post(f"{stack.webhooks.url}/webhooks/streampixel/not-the-secret", json=payload, timeout=10)
+    payload = {
+        "event": "build.rejected",
+        "projectId": STREAMPIXEL_PROJECT_ID,
+        "uploadId": record["uploadId"],
+        "status": "Reject",
+        "objection": "forged",
+        "timestamp": "2026-01-01T00:00:00Z",
+    }
+    response = requests.post(
+        f"{stack.webhooks.url}/webhooks/streampixel/not-the-secret", json=payload, timeout=10
+    )
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
     assert len(stack.build("secret-1")["timeline"]) == before

@@ -23,18 +23,26 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoAccount]:
         yield moto
 
 
-def call(body: bytes, headers: dict[str, str], path: str = "/builds/upload", method: str = "POST") -> tuple[int, Any]:
+def call(
+    body: bytes, headers: dict[str, str], path: str = "/builds/upload", method: str = "POST"
+) -> tuple[int, Any]:
     from pixelbridge.handlers import ingest
 
-    response = ingest.handler(function_url_event(method, path, body=body, headers=headers),
-                              FakeLambdaContext("IngestFunction"))
+    response = ingest.handler(
+        function_url_event(method, path, body=body, headers=headers), FakeLambdaContext("IngestFunction")
+    )
     return response["statusCode"], json.loads(response["body"])
 
 
-def push(account: MotoAccount, metadata: dict[str, Any], artifact: bytes = ARTIFACT, **header_overrides: str
-         ) -> tuple[int, Any]:
+def push(
+    account: MotoAccount, metadata: dict[str, Any], artifact: bytes = ARTIFACT, **header_overrides: str
+) -> tuple[int, Any]:
     body, content_type = encode_custom_deploy(metadata, artifact)
-    headers = {"Content-Type": content_type, "Authorization": account.upload_authorization, **header_overrides}
+    headers = {
+        "Content-Type": content_type,
+        "Authorization": account.upload_authorization,
+        **header_overrides,
+    }
     return call(body, headers)
 
 
@@ -62,20 +70,27 @@ def test_valid_push_is_stored_before_the_202(account: MotoAccount) -> None:
 
 def test_the_root_path_is_the_same_endpoint(account: MotoAccount) -> None:
     body, content_type = encode_custom_deploy(sample_metadata("b-root"), ARTIFACT)
-    status, _ = call(body, {"Content-Type": content_type, "Authorization": account.upload_authorization}, path="/")
+    status, _ = call(
+        body, {"Content-Type": content_type, "Authorization": account.upload_authorization}, path="/"
+    )
     assert status == 202
 
 
 def test_same_build_again_answers_200_with_the_record_and_writes_nothing_twice(account: MotoAccount) -> None:
     push(account, sample_metadata("b-dup"))
     s3 = account.client("s3")
-    first_etag = s3.head_object(Bucket=account.names["ArtifactBucket"], Key="inbox/push/b-dup.multipart")["ETag"]
+    first_etag = s3.head_object(Bucket=account.names["ArtifactBucket"], Key="inbox/push/b-dup.multipart")[
+        "ETag"
+    ]
     status, body = push(account, sample_metadata("b-dup"), artifact=ue_like_targz(pak_bytes=8192, seed=9))
     assert status == 200
     assert body["buildId"] == "b-dup"
     assert body["status"] == "stored"
     assert "timeline" in body
-    assert s3.head_object(Bucket=account.names["ArtifactBucket"], Key="inbox/push/b-dup.multipart")["ETag"] == first_etag
+    assert (
+        s3.head_object(Bucket=account.names["ArtifactBucket"], Key="inbox/push/b-dup.multipart")["ETag"]
+        == first_etag
+    )
 
 
 @pytest.mark.parametrize("authorization", [None, "", "Bearer wrong", "bearer {token}", "Bearer {token} "])
@@ -115,15 +130,27 @@ def raw_multipart(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
         ([("artifact", ARTIFACT)], "missing_metadata"),
         ([("metadata", b"{not json"), ("artifact", ARTIFACT)], "invalid_metadata"),
         ([("metadata", b"[1, 2]"), ("artifact", ARTIFACT)], "invalid_metadata"),
-        ([("metadata", b'{"buildId": "b1", "platform": "Win64"}'), ("artifact", ARTIFACT)], "invalid_metadata"),
-        ([("metadata", b'{"buildId": "../etc", "projectId": "p", "platform": "Win64"}'), ("artifact", ARTIFACT)],
-         "invalid_metadata"),
+        (
+            [("metadata", b'{"buildId": "b1", "platform": "Win64"}'), ("artifact", ARTIFACT)],
+            "invalid_metadata",
+        ),
+        (
+            [
+                ("metadata", b'{"buildId": "../etc", "projectId": "p", "platform": "Win64"}'),
+                ("artifact", ARTIFACT),
+            ],
+            "invalid_metadata",
+        ),
         ([("metadata", json.dumps(sample_metadata("b1")).encode())], "missing_artifact"),
-        ([("metadata", json.dumps(sample_metadata("b1")).encode()), ("artifact", b"PK\x03\x04not gzip")],
-         "artifact_not_gzip"),
+        (
+            [("metadata", json.dumps(sample_metadata("b1")).encode()), ("artifact", b"PK\x03\x04not gzip")],
+            "artifact_not_gzip",
+        ),
     ],
 )
-def test_bad_body_is_400_and_nothing_is_stored(account: MotoAccount, parts: list[tuple[str, bytes]], error: str) -> None:
+def test_bad_body_is_400_and_nothing_is_stored(
+    account: MotoAccount, parts: list[tuple[str, bytes]], error: str
+) -> None:
     body, content_type = raw_multipart(parts)
     status, answer = call(body, {"Content-Type": content_type, "Authorization": account.upload_authorization})
     assert (status, answer["error"]) == (400, error)
@@ -133,14 +160,18 @@ def test_bad_body_is_400_and_nothing_is_stored(account: MotoAccount, parts: list
 
 
 def test_invalid_metadata_message_names_the_field(account: MotoAccount) -> None:
-    body, content_type = raw_multipart([("metadata", b'{"buildId": "b1", "platform": "Win64"}'), ("artifact", ARTIFACT)])
+    body, content_type = raw_multipart(
+        [("metadata", b'{"buildId": "b1", "platform": "Win64"}'), ("artifact", ARTIFACT)]
+    )
     _, answer = call(body, {"Content-Type": content_type, "Authorization": account.upload_authorization})
     assert "projectId" in answer["message"]
 
 
 def test_body_over_the_configured_maximum_is_413(monkeypatch: pytest.MonkeyPatch) -> None:
     with moto_account(monkeypatch, parameters={"MaxPushBytes": "1024"}) as account:
-        status, answer = push(account, sample_metadata("b-big"), artifact=gzip.compress(b"x" * 10) + bytes(4096))
+        status, answer = push(
+            account, sample_metadata("b-big"), artifact=gzip.compress(b"x" * 10) + bytes(4096)
+        )
         assert (status, answer["error"]) == (413, "payload_too_large")
         assert "pull" in answer["message"]
         assert record("b-big") is None
@@ -170,7 +201,8 @@ def test_unfilled_secret_is_503_not_configured(account: MotoAccount) -> None:
     from pixelbridge import wiring
 
     account.client("secretsmanager").put_secret_value(
-        SecretId=account.names["BuildPixelSecret"], SecretString=json.dumps({"uploadAuthToken": "REPLACE_ME"}))
+        SecretId=account.names["BuildPixelSecret"], SecretString=json.dumps({"uploadAuthToken": "REPLACE_ME"})
+    )
     wiring.reset()
     status, answer = push(account, sample_metadata("b-unconfigured"), Authorization="Bearer REPLACE_ME")
     assert (status, answer["error"]) == (503, "not_configured")

@@ -40,18 +40,25 @@ class MotoAccount:
 
 @contextmanager
 def moto_account(
-    monkeypatch: pytest.MonkeyPatch, parameters: dict[str, str] | None = None, extra_names: dict[str, str] | None = None
+    monkeypatch: pytest.MonkeyPatch,
+    parameters: dict[str, str] | None = None,
+    extra_names: dict[str, str] | None = None,
 ) -> Iterator[MotoAccount]:
     with mock_aws():
         names: dict[str, str] = {}
         names.update(create_tables(boto3.client("dynamodb", region_name="us-east-1")))
         names.update(create_buckets(boto3.client("s3", region_name="us-east-1")))
-        secret_values = {"StreampixelSecret": {"userId": STREAMPIXEL_USER, "apiKey": "sp-api-key-secret-value"}}
+        secret_values = {
+            "StreampixelSecret": {"userId": STREAMPIXEL_USER, "apiKey": "sp-api-key-secret-value"}
+        }
         sm = boto3.client("secretsmanager", region_name="us-east-1")
         arns = create_secrets(sm, secret_values)
         names.update(arns)
         names.update(extra_names or {})
-        secrets = {logical: json.loads(sm.get_secret_value(SecretId=arn)["SecretString"]) for logical, arn in arns.items()}
+        secrets = {
+            logical: json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
+            for logical, arn in arns.items()
+        }
         merged = {"StreampixelProjectId": STREAMPIXEL_PROJECT, **(parameters or {})}
         environment: dict[str, str] = {}
         for function in FUNCTIONS:

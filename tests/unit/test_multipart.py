@@ -47,7 +47,8 @@ def raw_body(parts: list[tuple[str, str, bytes]], boundary: str = "XyZ", close: 
     chunks = []
     for disposition, content_type, content in parts:
         chunks.append(
-            f"--{boundary}\r\nContent-Disposition: {disposition}\r\nContent-Type: {content_type}\r\n\r\n".encode()
+            f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+            f"Content-Type: {content_type}\r\n\r\n".encode()
             + content
             + b"\r\n"
         )

@@ -20,7 +20,7 @@ from pixelbridge.domain.timeline import Clock, iso, timeline_entry, utc_now
 BuildRecord = dict[str, Any]
 
 UPLOAD_ID_INDEX = "uploadId-index"
-HANDOFF_TOKEN_INDEX = "handoffToken-index"
+HANDOFF_TOKEN_INDEX = "handoffToken-index"  # noqa: S105 - an index name, not a secret
 ROUTE_INDEX = "route-index"
 
 

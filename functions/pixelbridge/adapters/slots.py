@@ -36,7 +36,9 @@ class SlotBook:
         try:
             self._table.update_item(
                 Key={"userId": user_id},
-                UpdateExpression="SET nextFreeMs = :next, reservedCount = if_not_exists(reservedCount, :zero) + :one",
+                UpdateExpression=(
+                    "SET nextFreeMs = :next, reservedCount = if_not_exists(reservedCount, :zero) + :one"
+                ),
                 ConditionExpression="attribute_not_exists(nextFreeMs) OR nextFreeMs <= :start",
                 ExpressionAttributeValues={":next": start + step, ":start": start, ":zero": 0, ":one": 1},
             )
@@ -65,7 +67,10 @@ class SlotBook:
                 Key={"userId": user_id},
                 UpdateExpression="SET lastCallMs = :now",
                 ConditionExpression="attribute_not_exists(lastCallMs) OR lastCallMs <= :threshold",
-                ExpressionAttributeValues={":now": now_ms, ":threshold": now_ms - int(spacing_seconds * MILLIS)},
+                ExpressionAttributeValues={
+                    ":now": now_ms,
+                    ":threshold": now_ms - int(spacing_seconds * MILLIS),
+                },
             )
             return None
         except ClientError as error:

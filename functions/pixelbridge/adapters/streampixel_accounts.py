@@ -1,4 +1,4 @@
-"""Streampixel credentials from the ``StreampixelSecret``: ``{userId, apiKey}`` plus optional named accounts."""
+"""Streampixel credentials from ``StreampixelSecret``: ``{userId, apiKey}`` plus optional named accounts."""
 
 from __future__ import annotations
 

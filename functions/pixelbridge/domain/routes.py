@@ -44,7 +44,7 @@ class Route(BaseModel):
 
 
 def _field_matches(pattern: str, value: str | None) -> bool:
-    return pattern == ANY or pattern == value
+    return pattern in (ANY, value)
 
 
 class RoutesConfigError(ValueError):
@@ -63,7 +63,11 @@ def load_routes(routes_json: str, *, default_project_id: str, default_policy: Re
     if not routes_json.strip():
         if not default_project_id:
             raise RoutesConfigError("no Routes configured and no default Streampixel project id")
-        return [Route(id="default", streampixelProjectId=default_project_id, policy=default_policy)]
+        return [
+            Route.model_validate(
+                {"id": "default", "streampixelProjectId": default_project_id, "policy": default_policy}
+            )
+        ]
     try:
         routes = _ROUTE_LIST.validate_python(json.loads(routes_json))
     except (json.JSONDecodeError, ValidationError) as exc:
@@ -91,7 +95,8 @@ def decide_route(metadata: BuildMetadata, routes: list[Route]) -> RouteDecision:
     if metadata.platform != WINDOWS_PLATFORM:
         return RouteDecision(
             None,
-            f"platform {metadata.platform!r} is not {WINDOWS_PLATFORM}; Streampixel hosts Windows builds only",
+            f"platform {metadata.platform!r} is not {WINDOWS_PLATFORM}; "
+            "Streampixel hosts Windows builds only",
         )
     for route in routes:
         if route.matches(metadata):

@@ -90,9 +90,7 @@ class ConvertBuild:
             sink.complete()
         except (ArchiveRejected, MultipartError) as rejected:
             sink.abort()
-            self._fail(
-                build_id, getattr(rejected, "reason", None) or getattr(rejected, "message", str(rejected))
-            )
+            self._fail(build_id, str(rejected))  # both carry their human reason as the message
             return ConvertOutcome(build_id, "failed")
         except Exception as error:
             sink.abort()
@@ -109,7 +107,8 @@ class ConvertBuild:
             build_id,
             BuildStatus.CONVERTED,
             event="converted",
-            detail=f"{summary['files']} files, {summary['bytes_out']} bytes zip, {summary['mb_per_s']:.1f} MB/s",
+            detail=f"{summary['files']} files, {summary['bytes_out']} bytes zip, "
+            f"{summary['mb_per_s']:.1f} MB/s",
             fields={
                 "zipKey": location.key,
                 "zipUrl": self._handoff.url_for(location.key),

@@ -107,11 +107,18 @@ def register_build(
     if decision.route:
         record.update(route_fields(decision.route))
     if not builds.create(record, event="received", detail=detail):
-        existing = builds.record_event(build_id, f"{source} arrival", f"already known; not deployed again ({detail})")
+        existing = builds.record_event(
+            build_id, f"{source} arrival", f"already known; not deployed again ({detail})"
+        )
         return Registration(existing or builds.get(build_id) or record, created=False)
     if decision.skip_reason:
-        skipped = builds.transition(build_id, BuildStatus.SKIPPED, event="skipped", detail=decision.skip_reason,
-                                    fields={"error": decision.skip_reason})
+        skipped = builds.transition(
+            build_id,
+            BuildStatus.SKIPPED,
+            event="skipped",
+            detail=decision.skip_reason,
+            fields={"error": decision.skip_reason},
+        )
         return Registration(skipped or record, created=True, skip_reason=decision.skip_reason)
     return Registration(record, created=True)
 
@@ -153,19 +160,25 @@ class IngestPush:
 
     def _register(self, metadata: BuildMetadata, body: bytes, content_type: str) -> Accepted:
         build_id = metadata.build_id
-        registration = register_build(self._builds, metadata, self._routes, source="push",
-                                      detail=f"push, {len(body)} bytes")
+        registration = register_build(
+            self._builds, metadata, self._routes, source="push", detail=f"push, {len(body)} bytes"
+        )
         if not registration.created:
             return Accepted(200, public_view(registration.record))
         if registration.skip_reason:
-            return Accepted(202, {"buildId": build_id, "status": "skipped", "reason": registration.skip_reason})
+            return Accepted(
+                202, {"buildId": build_id, "status": "skipped", "reason": registration.skip_reason}
+            )
         try:
             key = self._inbox.put_push_body(build_id, body, content_type)
         except Exception as exc:
             reason = f"could not store the artifact: {type(exc).__name__}"
-            self._builds.transition(build_id, BuildStatus.FAILED, event="failed", detail=reason,
-                                    fields={"error": reason})
-            raise RequestRejected(503, "storage_unavailable", "the build could not be stored; retry later") from exc
+            self._builds.transition(
+                build_id, BuildStatus.FAILED, event="failed", detail=reason, fields={"error": reason}
+            )
+            raise RequestRejected(
+                503, "storage_unavailable", "the build could not be stored; retry later"
+            ) from exc
         stored = self._builds.transition(
             build_id, BuildStatus.STORED, event="stored", detail=key, fields={"artifactKey": key}
         )
@@ -173,4 +186,3 @@ class IngestPush:
             # The converter saw the S3 event first and already moved the build on: keep the fact.
             self._builds.record_event(build_id, "stored", key, fields={"artifactKey": key})
         return Accepted(202, {"buildId": build_id, "status": "received"})
-
