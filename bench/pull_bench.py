@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
 MiB = 1024 * 1024
-API_TOKEN = "bp_bench_token"
+API_TOKEN = "bp_bench_token"  # noqa: S105 - the local simulator's token
 REGION = "us-east-1"
 
 
@@ -58,8 +58,14 @@ def run_child(job: dict[str, Any]) -> dict[str, float]:
     baseline = peak_rss_mib()
 
     def open_sink(key: str, expected_size: int | None) -> ArtifactSink:
-        return S3MultipartSink(s3, job["bucket"], key, part_size=16 * MiB, expected_size=expected_size,
-                               content_type="application/gzip")
+        return S3MultipartSink(
+            s3,
+            job["bucket"],
+            key,
+            part_size=16 * MiB,
+            expected_size=expected_size,
+            content_type="application/gzip",
+        )
 
     fetch = FetchArtifact(
         builds=builds,
@@ -78,7 +84,7 @@ def run_child(job: dict[str, Any]) -> dict[str, float]:
     body = s3.get_object(Bucket=job["bucket"], Key=pull_key(job["build_id"]))["Body"]
     sink = S3MultipartSink(s3, job["bucket"], f"dl/bench/{job['build_id']}.zip", expected_size=job["size"])
     try:
-        convert_targz_to_zip(body, sink)
+        convert_targz_to_zip(body, sink)  # type: ignore[arg-type]  # StreamingBody reads like a file
         sink.complete()
     except BaseException:
         sink.abort()
@@ -105,7 +111,7 @@ def start_servers() -> tuple[Any, str, Any]:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
-    simulator = BuildPixelSimulator(signing_secret="unused", api_token=API_TOKEN)
+    simulator = BuildPixelSimulator(signing_secret="unused", api_token=API_TOKEN)  # noqa: S106
     simulator.start()
     return moto, f"http://{host}:{port}", simulator
 
@@ -115,8 +121,14 @@ def prepare(endpoint: str) -> tuple[str, str]:
 
     from local.template import create_tables
 
-    os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench",
-                       "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION})
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": REGION,
+        }
+    )
     table = create_tables(boto3.client("dynamodb", region_name=REGION), prefix="bench")["BuildsTable"]
     boto3.client("s3", region_name=REGION).create_bucket(Bucket="bench")
     return table, "bench"
@@ -134,16 +146,28 @@ def measure(size_mb: int, endpoint: str, simulator: Any, table: str, bucket: str
     BuildRepository(table, dynamodb=boto3.resource("dynamodb", region_name=REGION)).create(
         {"buildId": build_id, "status": "received", "source": "pull", "route": "bench"}, event="received"
     )
-    job = {"build_id": build_id, "api_url": simulator.url, "table": table, "bucket": bucket,
-           "size": len(artifact)}
+    job = {
+        "build_id": build_id,
+        "api_url": simulator.url,
+        "table": table,
+        "bucket": bucket,
+        "size": len(artifact),
+    }
     del artifact
-    child = subprocess.run([sys.executable, __file__, "--child", json.dumps(job)], capture_output=True,
-                           text=True, check=True, env=os.environ.copy())
+    child = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ.copy(),
+    )
     return {"artifact_mb": job["size"] / MiB, **json.loads(child.stdout.strip().splitlines()[-1])}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="300", help="comma-separated artifact sizes in MB")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -153,12 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     moto, endpoint, simulator = start_servers()
     try:
         table, bucket = prepare(endpoint)
-        print(f"{'artifact MB':>11} {'fetch MB/s':>10} {'convert MB/s':>12} {'RSS base':>9} "
-              f"{'RSS fetch':>9} {'RSS peak':>9}  (MiB)")
+        print(
+            f"{'artifact MB':>11} {'fetch MB/s':>10} {'convert MB/s':>12} {'RSS base':>9} "
+            f"{'RSS fetch':>9} {'RSS peak':>9}  (MiB)"
+        )
         for size in (int(value) for value in args.sizes.split(",")):
             row = measure(size, endpoint, simulator, table, bucket)
-            print(f"{row['artifact_mb']:>11.0f} {row['fetch_mb_s']:>10.1f} {row['convert_mb_s']:>12.1f} "
-                  f"{row['baseline_rss_mib']:>9.0f} {row['fetch_peak_rss_mib']:>9.0f} {row['peak_rss_mib']:>9.0f}")
+            print(
+                f"{row['artifact_mb']:>11.0f} {row['fetch_mb_s']:>10.1f} {row['convert_mb_s']:>12.1f} "
+                f"{row['baseline_rss_mib']:>9.0f} {row['fetch_peak_rss_mib']:>9.0f} "
+                f"{row['peak_rss_mib']:>9.0f}"
+            )
     finally:
         simulator.stop()
         moto.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import random
@@ -17,23 +18,34 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mtime: float) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+# A fixed build time (tar mtimes and the gzip header) keeps generated samples identical run to run.
+BUILD_TIME = 1_763_800_000
+
+
 def ue_like_targz(
     *, game: str = "MyGame", pak_bytes: int = 64 * 1024, seed: int = 7, top: str = "Windows"
 ) -> bytes:
     """A gzip tarball shaped like a packaged UE Win64 build: exe, .pak content, engine files, manifest."""
     rng = random.Random(seed)
-    now = time.time()
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
-        _add(tar, f"{top}/{game}.exe", b"MZ" + os.urandom(2046), now)
-        _add(tar, f"{top}/Manifest_NonUFSFiles_Win64.txt", f"{game}.exe\t0\n".encode(), now)
-        _add(tar, f"{top}/{game}/Binaries/Win64/{game}-Win64-Shipping.exe", b"MZ" + os.urandom(4094), now)
-        _add(tar, f"{top}/{game}/Content/Paks/{game}-Windows.pak", rng.randbytes(pak_bytes), now)
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=BUILD_TIME) as compressed,
+        tarfile.open(fileobj=compressed, mode="w") as tar,
+    ):
+        _add(tar, f"{top}/{game}.exe", b"MZ" + rng.randbytes(2046), BUILD_TIME)
+        _add(tar, f"{top}/Manifest_NonUFSFiles_Win64.txt", f"{game}.exe\t0\n".encode(), BUILD_TIME)
+        _add(
+            tar,
+            f"{top}/{game}/Binaries/Win64/{game}-Win64-Shipping.exe",
+            b"MZ" + rng.randbytes(4094),
+            BUILD_TIME,
+        )
+        _add(tar, f"{top}/{game}/Content/Paks/{game}-Windows.pak", rng.randbytes(pak_bytes), BUILD_TIME)
         _add(
             tar,
             f"{top}/Engine/Config/BaseGame.ini",
             b"[/Script/Engine.GameSession]\nMaxPlayers=16\n" * 20,
-            now,
+            BUILD_TIME,
         )
     return buffer.getvalue()
 
@@ -69,7 +81,9 @@ def write_big_ue_like_targz(
     now = time.time()
     with tarfile.open(fileobj=target, mode="w:gz", compresslevel=1) as tar:
         _add(tar, f"Windows/{game}.exe", b"MZ" + os.urandom(2046), now)
-        _add(tar, f"Windows/{game}/Binaries/Win64/{game}-Win64-Shipping.exe", b"MZ" + os.urandom(4094), now)
+        _add(
+            tar, f"Windows/{game}/Binaries/Win64/{game}-Win64-Shipping.exe", b"MZ" + os.urandom(4094), now
+        )
         info = tarfile.TarInfo(f"Windows/{game}/Content/Paks/{game}-Windows.pak")
         info.size, info.mtime, info.mode = pak_bytes, int(now), 0o644
         tar.addfile(info, _RepeatingBlock(pak_bytes, seed))

@@ -89,20 +89,57 @@ def send_pull(stack: LocalStack, build_id: str) -> requests.Response:
     return stack.buildpixel.send_build_complete(build_id)
 
 
-def both_concurrently(stack: LocalStack, build_id: str) -> list[requests.Response]:
-    barrier = threading.Barrier(2)
-    answers: list[requests.Response] = []
+def both_concurrently(stack: LocalStack, build_id: str) -> list[int]:
+    """Push and build.complete at the same instant, as two Lambda sandboxes would take them.
 
-    def run(send: Callable[[LocalStack, str], requests.Response]) -> None:
+    The use cases are called directly from two threads (with the real adapters of the stack): the
+    local Function URL gateway runs one Powertools resolver per process, and a resolver holds the
+    current event, so two requests through it at once would read each other's events; in AWS each
+    sandbox serves one request at a time.
+    """
+    from local.buildpixel import encode_custom_deploy
+    from pixelbridge import wiring
+    from pixelbridge.adapters.fetch_starter import LambdaFetchStarter
+    from pixelbridge.domain.signatures import sign
+    from pixelbridge.handlers.ingest import expected_upload_authorization, webhook_signing_secret
+    from pixelbridge.settings import get_settings
+    from pixelbridge.usecases.ingest_push import IngestPush
+    from pixelbridge.usecases.ingest_webhook import IngestWebhook
+
+    multipart, content_type = encode_custom_deploy(sample_metadata(build_id), ARTIFACT)
+    webhook = json.dumps(stack.buildpixel.build_event("build.complete", build_id)).encode()
+    ingest_push = IngestPush(
+        builds=wiring.builds(),
+        inbox=wiring.inbox(),
+        routes=wiring.routes(),
+        expected_authorization=expected_upload_authorization,
+        max_body_bytes=get_settings().max_push_bytes,
+    )
+    ingest_webhook = IngestWebhook(
+        builds=wiring.builds(),
+        routes=wiring.routes(),
+        fetch_starter=LambdaFetchStarter(get_settings().fetch_function_name),
+        signing_secret=webhook_signing_secret,
+    )
+    calls: list[Callable[[], Any]] = [
+        lambda: ingest_push(
+            body=multipart, content_type=content_type, authorization=stack.upload_authorization
+        ),
+        lambda: ingest_webhook(body=webhook, signature=sign(webhook, stack.buildpixel_signing_secret)),
+    ]
+    barrier = threading.Barrier(len(calls))
+    statuses: list[int] = []
+
+    def run(call: Callable[[], Any]) -> None:
         barrier.wait()
-        answers.append(send(stack, build_id))
+        statuses.append(call().status_code)
 
-    threads = [threading.Thread(target=run, args=(send,)) for send in (send_push, send_pull)]
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    return answers
+    return statuses
 
 
 @pytest.mark.parametrize("order", ["push-then-pull", "pull-then-push", "concurrent"])
@@ -113,11 +150,11 @@ def test_push_and_pull_of_the_same_build_deploy_it_once(
     build_id = f"race-{order}"
     stack.buildpixel.add_artifact(build_id, ARTIFACT, **sample_metadata(build_id))
     if order == "concurrent":
-        answers = both_concurrently(stack, build_id)
+        statuses = both_concurrently(stack, build_id)
     else:
         first, second = (send_push, send_pull) if order == "push-then-pull" else (send_pull, send_push)
-        answers = [first(stack, build_id), second(stack, build_id)]
-    assert sorted(answer.status_code for answer in answers) == [200, 202]
+        statuses = [first(stack, build_id).status_code, second(stack, build_id).status_code]
+    assert sorted(statuses) == [200, 202]
     record = stack.wait_for_terminal(build_id, timeout=60)
     assert record["status"] == "live", record.get("error")
     events = events_of(record)

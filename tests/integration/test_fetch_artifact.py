@@ -35,8 +35,13 @@ class Harness:
     s3: Any
     sleeps: list[float] = field(default_factory=list)
 
-    def fetcher(self, *, max_bytes: int = 24 * 1024**3, api_token: str | None = API_TOKEN,
-                max_rate_limit_wait: float = 300.0) -> FetchArtifact:
+    def fetcher(
+        self,
+        *,
+        max_bytes: int = 24 * 1024**3,
+        api_token: str | None = API_TOKEN,
+        max_rate_limit_wait: float = 300.0,
+    ) -> FetchArtifact:
         def token() -> str:
             if api_token is None:
                 raise MissingSecretValue("secret field 'apiToken' is not set")
@@ -50,14 +55,19 @@ class Harness:
             return S3MultipartSink(self.s3, BUCKET, key, part_size=5 * MiB, expected_size=expected_size)
 
         return FetchArtifact(
-            builds=self.builds, source=client, open_sink=open_sink,
-            limits=FetchLimits(max_bytes=max_bytes), sleep=self.sleeps.append,
+            builds=self.builds,
+            source=client,
+            open_sink=open_sink,
+            limits=FetchLimits(max_bytes=max_bytes),
+            sleep=self.sleeps.append,
         )
 
     def received(self, build_id: str, data: bytes = ARTIFACT) -> None:
         self.sim.add_artifact(build_id, data)
-        self.builds.create({"buildId": build_id, "status": "received", "source": "pull", "route": "default"},
-                           event="received")
+        self.builds.create(
+            {"buildId": build_id, "status": "received", "source": "pull", "route": "default"},
+            event="received",
+        )
 
     def record(self, build_id: str) -> dict[str, Any]:
         found = self.builds.get(build_id)
@@ -223,6 +233,7 @@ def test_stored_object_md5_matches_the_artifact(harness: Harness) -> None:
     data = random.Random(9).randbytes(11 * MiB)  # several multipart parts
     harness.received("f-parts", data)
     assert harness.fetcher()("f-parts", None).result == "stored"
-    assert hashlib.md5(harness.stored_bytes("f-parts"), usedforsecurity=False).hexdigest() == hashlib.md5(
-        data, usedforsecurity=False
-    ).hexdigest()
+    assert (
+        hashlib.md5(harness.stored_bytes("f-parts"), usedforsecurity=False).hexdigest()
+        == hashlib.md5(data, usedforsecurity=False).hexdigest()
+    )
