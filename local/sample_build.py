@@ -81,9 +81,7 @@ def write_big_ue_like_targz(
     now = time.time()
     with tarfile.open(fileobj=target, mode="w:gz", compresslevel=1) as tar:
         _add(tar, f"Windows/{game}.exe", b"MZ" + os.urandom(2046), now)
-        _add(
-            tar, f"Windows/{game}/Binaries/Win64/{game}-Win64-Shipping.exe", b"MZ" + os.urandom(4094), now
-        )
+        _add(tar, f"Windows/{game}/Binaries/Win64/{game}-Win64-Shipping.exe", b"MZ" + os.urandom(4094), now)
         info = tarfile.TarInfo(f"Windows/{game}/Content/Paks/{game}-Windows.pak")
         info.size, info.mtime, info.mode = pak_bytes, int(now), 0o644
         tar.addfile(info, _RepeatingBlock(pak_bytes, seed))

@@ -27,6 +27,7 @@ import boto3
 import requests
 
 from local.buildpixel_sim import BuildPixelSimulator
+from local.dynamodb_atomicity import atomic_dynamodb_writes
 from local.gateway import FakeLambdaContext, FunctionUrlGateway
 from local.streampixel_sim import StreampixelSimulator
 from local.template import (
@@ -109,6 +110,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self._configure_functions()
         self._start_gateways()
         self._route_state_machine_tasks()
+        self._patches.append(_Exit(atomic_dynamodb_writes()))
         threading.Thread(target=self._dispatch_s3_events, daemon=True, name="s3-events").start()
         return self
 
@@ -412,3 +414,14 @@ class LocalStack(AbstractContextManager["LocalStack"]):
             return sfn.describe_execution(executionArn=arn)["status"] != "RUNNING"
         except sfn.exceptions.ExecutionDoesNotExist:
             return True
+
+
+class _Exit:
+    """A context manager entered now and left by ``stop()``, like the other patches."""
+
+    def __init__(self, context: AbstractContextManager[Any]) -> None:
+        self._context = context
+        context.__enter__()
+
+    def stop(self) -> None:
+        self._context.__exit__(None, None, None)

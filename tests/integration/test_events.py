@@ -52,7 +52,8 @@ def test_ingest_events(account: MotoAccount, name: str, status: int, error: str 
 
 
 @pytest.mark.parametrize(
-    "name", ["streampixel-build-approved.json", "streampixel-build-rejected.json", "streampixel-webhook-test.json"]
+    "name",
+    ["streampixel-build-approved.json", "streampixel-build-rejected.json", "streampixel-webhook-test.json"],
 )
 def test_streampixel_events_are_accepted_and_unknown_uploads_ignored(account: MotoAccount, name: str) -> None:
     from pixelbridge.handlers import streampixel_webhook

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local.dynamodb_atomicity import atomic_dynamodb_writes
 from local.template import create_buckets, create_secrets, create_tables, function_environment
 from pixelbridge import wiring
 
@@ -44,7 +45,7 @@ def moto_account(
     parameters: dict[str, str] | None = None,
     extra_names: dict[str, str] | None = None,
 ) -> Iterator[MotoAccount]:
-    with mock_aws():
+    with mock_aws(), atomic_dynamodb_writes():
         names: dict[str, str] = {}
         names.update(create_tables(boto3.client("dynamodb", region_name="us-east-1")))
         names.update(create_buckets(boto3.client("s3", region_name="us-east-1")))

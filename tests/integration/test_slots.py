@@ -1,0 +1,86 @@
+"""Slot reservations and call claims against DynamoDB (moto), under concurrency."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local.dynamodb_atomicity import atomic_dynamodb_writes
+from local.template import create_tables
+from pixelbridge.adapters.slots import SlotBook
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def book() -> Iterator[SlotBook]:
+    with mock_aws(), atomic_dynamodb_writes():
+        names = create_tables(boto3.client("dynamodb", region_name="us-east-1"))
+        yield SlotBook(names["SlotsTable"], dynamodb=boto3.resource("dynamodb", region_name="us-east-1"))
+
+
+def test_concurrent_reservations_of_one_user_are_distinct_and_spaced(book: SlotBook) -> None:
+    slots: list[datetime] = []
+    lock = threading.Lock()
+
+    def reserve() -> None:
+        slot = book.reserve("user-1", T0, 120)
+        with lock:
+            slots.append(slot)
+
+    threads = [threading.Thread(target=reserve) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ordered = sorted(slots)
+    assert len(set(ordered)) == 20
+    assert all(later - earlier == timedelta(seconds=120) for earlier, later in itertools.pairwise(ordered))
+    assert ordered[0] == T0
+
+
+def test_users_do_not_share_slots(book: SlotBook) -> None:
+    assert book.reserve("user-1", T0, 120) == T0
+    assert book.reserve("user-2", T0, 120) == T0
+    assert book.reserve("user-1", T0, 120) == T0 + timedelta(seconds=120)
+
+
+def test_a_reservation_after_a_quiet_period_starts_now(book: SlotBook) -> None:
+    book.reserve("user-1", T0, 120)
+    later = T0 + timedelta(hours=1)
+    assert book.reserve("user-1", later, 120) == later
+
+
+def test_call_claims_admit_one_caller_per_spacing(book: SlotBook) -> None:
+    assert book.claim_call("user-1", T0, 120) is None
+    assert book.claim_call("user-1", T0 + timedelta(seconds=60), 120) == T0 + timedelta(seconds=120)
+    assert book.claim_call("user-1", T0 + timedelta(seconds=120), 120) is None
+
+
+def test_a_call_that_ends_late_moves_the_window(book: SlotBook) -> None:
+    assert book.claim_call("user-1", T0, 120) is None
+    book.call_ended("user-1", T0 + timedelta(seconds=30))
+    assert book.claim_call("user-1", T0 + timedelta(seconds=120), 120) == T0 + timedelta(seconds=150)
+
+
+def test_concurrent_claims_let_exactly_one_through(book: SlotBook) -> None:
+    results: list[datetime | None] = []
+    lock = threading.Lock()
+
+    def claim() -> None:
+        outcome = book.claim_call("user-1", T0, 120)
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=claim) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(None) == 1
