@@ -27,8 +27,8 @@ demo: $(STAMP)
 test: lint types template-check unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check functions local tests bench
-	$(BIN)/ruff format --check functions local tests bench
+	$(BIN)/ruff check functions local tests bench scripts
+	$(BIN)/ruff format --check functions local tests bench scripts
 
 types: $(STAMP)
 	$(BIN)/mypy

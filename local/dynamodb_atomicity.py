@@ -1,9 +1,10 @@
 """Make moto's DynamoDB serialise writes the way DynamoDB does.
 
 DynamoDB applies conditional writes to one item atomically; moto evaluates the condition and the
-update without a lock, so concurrent threads (Step Functions executions, webhooks, the converter)
-could both pass a condition that only one may pass. One lock around moto's write operations
-restores the guarantee PixelBridge relies on, for the local stack and the tests.
+update without a lock (and reads the "old" item for ReturnValues before updating), so concurrent
+threads (Step Functions executions, webhooks, the converter) could both pass a condition that only
+one may pass. One lock around moto's write request handlers restores the guarantee PixelBridge
+relies on, for the local stack and the tests.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ WRITE_OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_it
 
 @contextmanager
 def atomic_dynamodb_writes() -> Iterator[None]:
-    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     lock = threading.RLock()
 
@@ -33,7 +34,7 @@ def atomic_dynamodb_writes() -> Iterator[None]:
         return write
 
     patches = [
-        mock.patch.object(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
+        mock.patch.object(DynamoHandler, name, serialised(getattr(DynamoHandler, name)))
         for name in WRITE_OPERATIONS
     ]
     for patch in patches:

@@ -137,7 +137,10 @@ class FunctionUrlGateway:
                 request, 413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}'
             )
             return
-        result = self._handler(event, FakeLambdaContext(self._function_name))
+        # One sandbox serves one request at a time (the Powertools resolver keeps the current event
+        # in module state): concurrent requests queue here instead of reading each other's events.
+        with self._lock:
+            result = self._handler(event, FakeLambdaContext(self._function_name))
         raw = result.get("body") or ""
         payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode("utf-8")
         self._reply(request, int(result.get("statusCode", 200)), result.get("headers") or {}, payload)

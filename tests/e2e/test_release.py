@@ -203,3 +203,25 @@ def test_webhook_with_a_wrong_secret_is_404_and_records_nothing(make_stack) -> N
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
     assert len(stack.build("secret-1")["timeline"]) == before
+
+
+def test_without_approval_after_distribution_live_is_recorded_after_the_window(make_stack) -> None:
+    stack = make_stack(slot_seconds=1, release_policy="manual", live_window_seconds=2)
+    stack.simulator.approve_after_distribute = False  # the docs leave open what follows distribution
+    push(stack, "window-1")
+    record = stack.wait_for_terminal("window-1", timeout=60)
+    assert record["status"] == "live"
+    live_entry = [entry for entry in record["timeline"] if entry["event"] == "live"][-1]
+    assert "no build.approved within the live window" in live_entry["detail"]
+
+
+def test_duplicated_webhooks_change_nothing(make_stack) -> None:
+    stack = make_stack(slot_seconds=1, release_policy="auto")
+    stack.simulator.duplicate_webhooks("build.approved")
+    stack.simulator.duplicate_webhooks("build.uploaded")
+    push(stack, "dup-hooks")
+    record = stack.wait_for_terminal("dup-hooks", timeout=60)
+    assert record["status"] == "live"
+    assert events_of(record).count("build.approved") == 1
+    assert events_of(record).count("build.uploaded") == 1
+    assert events_of(record).count("live") == 1

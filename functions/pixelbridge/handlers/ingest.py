@@ -102,9 +102,7 @@ def buildpixel_webhook() -> Response[Any]:
         fetch_starter=LambdaFetchStarter(get_settings().fetch_function_name),
         signing_secret=webhook_signing_secret,
     )
-    outcome = use_case(
-        body=raw_body(), signature=app.current_event.headers.get(SIGNATURE_HEADER.lower())
-    )
+    outcome = use_case(body=raw_body(), signature=app.current_event.headers.get(SIGNATURE_HEADER.lower()))
     logger.info(
         "buildpixel webhook handled",
         extra={"build_id": outcome.body.get("buildId"), "http_status": outcome.status_code},
