@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pixelbridge.domain.slots import call_spacing_seconds, next_slot, transient_backoff_seconds
+from pixelbridge.domain.slots import call_spacing_seconds, transient_backoff_seconds
 from pixelbridge.usecases.release import awaited_outcome, describe_error
-
-T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-
-
-def test_a_free_user_gets_the_slot_now_and_blocks_the_next_spacing() -> None:
-    slot, next_free = next_slot(T0, None, 120)
-    assert slot == T0
-    assert next_free == T0 + timedelta(seconds=120)
-
-
-def test_a_busy_user_gets_the_next_free_slot() -> None:
-    slot, next_free = next_slot(T0, T0 + timedelta(seconds=30), 120)
-    assert slot == T0 + timedelta(seconds=30)
-    assert next_free == T0 + timedelta(seconds=150)
 
 
 def test_spacing_adds_a_small_margin() -> None:

@@ -95,7 +95,3 @@ class SlotBook:
     def last_call(self, user_id: str) -> datetime | None:
         item = self._table.get_item(Key={"userId": user_id}, ConsistentRead=True).get("Item")
         return _from_millis(item["lastCallMs"]) if item and "lastCallMs" in item else None
-
-    def next_free(self, user_id: str) -> datetime | None:
-        item = self._table.get_item(Key={"userId": user_id}, ConsistentRead=True).get("Item")
-        return _from_millis(item["nextFreeMs"]) if item else None

@@ -1,4 +1,4 @@
-"""Slot math for Streampixel's rate limit: one write call per ``SLOT_SECONDS`` per userId.
+"""Slot spacing for Streampixel's rate limit: one write call per ``SLOT_SECONDS`` per userId.
 
 A slot is reserved atomically (``adapters.slots``): ``slot = max(not_before, next_free)`` and
 ``next_free = slot + spacing`` (SLOT_SECONDS plus a small margin). Every caller of one userId gets
@@ -8,7 +8,6 @@ a distinct slot, spaced by at least SLOT_SECONDS, however many executions race f
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
 
 
 def call_spacing_seconds(slot_seconds: float) -> float:
@@ -18,14 +17,6 @@ def call_spacing_seconds(slot_seconds: float) -> float:
     it by the network latency; a margin of 10 % of the slot (at most 1 s) absorbs that.
     """
     return slot_seconds + min(1.0, 0.1 * slot_seconds)
-
-
-def next_slot(
-    not_before: datetime, next_free: datetime | None, slot_seconds: int
-) -> tuple[datetime, datetime]:
-    """(slot, new next_free) — the pure rule the adapter applies in one atomic update."""
-    slot = not_before if next_free is None or next_free <= not_before else next_free
-    return slot, slot + timedelta(seconds=slot_seconds)
 
 
 def transient_backoff_seconds(
