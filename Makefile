@@ -27,8 +27,8 @@ demo: $(STAMP)
 test: lint types template-check unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check functions local tests bench scripts
-	$(BIN)/ruff format --check functions local tests bench scripts
+	$(BIN)/ruff check functions local tests bench scripts pixelbridge_cli
+	$(BIN)/ruff format --check functions local tests bench scripts pixelbridge_cli
 
 types: $(STAMP)
 	$(BIN)/mypy
@@ -43,7 +43,7 @@ e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python bench/convert_bench.py --size-mb $(or $(SIZE_MB),1024)
+	$(BIN)/python bench/convert_bench.py --size-mb $(or $(SIZE_MB),1024) --repeat $(or $(REPEAT),1)
 
 events: $(STAMP)
 	$(BIN)/python scripts/make_events.py

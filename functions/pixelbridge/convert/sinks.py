@@ -28,7 +28,11 @@ MAX_LOCAL_HEADER_BYTES = 30 + 0xFFFF + 0xFFFF
 
 
 class ZipSink(Protocol):
-    """What the pipeline needs from an output: a seekable-looking binary writer with a patch window."""
+    """What the pipeline needs from an output: a seekable-looking binary writer with a patch window.
+
+    ``write`` gets views of buffers the pipeline reuses (the gunzip blocks): like any ``io`` writer, it
+    must copy or consume the bytes before returning, never keep the object itself.
+    """
 
     def write(self, data: Buffer, /) -> int: ...
     def tell(self) -> int: ...
