@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo test lint types template-check unit e2e bench build clean events
+.PHONY: help venv demo test lint types template-check security unit e2e bench build clean events
 
 help:
 	@echo "make demo        run the whole pipeline locally (no AWS account): push build -> live"
@@ -24,7 +24,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -W ignore -m local.demo $(ARGS)
 
-test: lint types template-check unit
+test: lint types template-check security unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check functions local tests bench scripts pixelbridge_cli
@@ -36,11 +36,19 @@ types: $(STAMP)
 template-check: $(STAMP)
 	scripts/check_template.sh
 
+security: $(STAMP) template-check
+	scripts/security_checks.sh
+
 unit: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
+
+# Fault-injection, load and burst figures (printed; the suite asserts them too).
+figures: $(STAMP)
+	$(BIN)/python -m pytest -s -q -p no:randomly tests/hardening/test_faults_and_load.py \
+		tests/e2e/test_release.py::test_burst_for_one_user_all_go_live_with_zero_429
 
 bench: $(STAMP)
 	$(BIN)/python bench/convert_bench.py --size-mb $(or $(SIZE_MB),1024) --repeat $(or $(REPEAT),1)
@@ -52,4 +60,4 @@ build:
 	PYENV_VERSION=3.13.0:3.12.1:3.11.7 sam build
 
 clean:
-	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-sam .venv-checkov .aws-sam .pytest_cache .mypy_cache .ruff_cache

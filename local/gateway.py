@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -52,7 +53,7 @@ def function_url_event(
     domain: str = "localhost",
 ) -> dict[str, Any]:
     """A Function URL event as AWS builds it: lowercase headers, body base64-encoded."""
-    return {
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
@@ -79,6 +80,13 @@ def function_url_event(
         "body": base64.b64encode(body).decode("ascii") if body else None,
         "isBase64Encoded": bool(body),
     }
+    if query:
+        # Like AWS: parsed parameters too, repeated names joined with commas.
+        parsed: dict[str, list[str]] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            parsed.setdefault(name, []).append(value)
+        event["queryStringParameters"] = {name: ",".join(values) for name, values in parsed.items()}
+    return event
 
 
 class FunctionUrlGateway:

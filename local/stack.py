@@ -29,6 +29,7 @@ import requests
 from local.buildpixel_sim import BuildPixelSimulator
 from local.dynamodb_atomicity import atomic_dynamodb_writes
 from local.gateway import FakeLambdaContext, FunctionUrlGateway
+from local.notifications import LocalNotifications
 from local.streampixel_sim import StreampixelSimulator
 from local.template import (
     create_buckets,
@@ -44,6 +45,8 @@ LOCAL_FUNCTIONS = (
     "ReleaseFunction",
     "StreampixelWebhookFunction",
     "FetchFunction",
+    "NotifierFunction",
+    "ReconcilerFunction",
 )
 STREAMPIXEL_USER_ID = "663d1f2e3a4b5c6d7e8f9a0b"
 STREAMPIXEL_PROJECT_ID = "67944b8a3f323be4b89a2272"
@@ -69,6 +72,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.api_key = secrets.token_hex(16)
         self.upload_token = ""
         self.webhook_path_secret = ""
+        self.operator_token = ""
         # BuildPixel pull path: what the user would copy from BuildPixel's settings into the secret.
         self.buildpixel_signing_secret = secrets.token_hex(24)
         self.buildpixel_api_token = f"bp_{secrets.token_hex(20)}"
@@ -112,6 +116,9 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self._route_state_machine_tasks()
         self._patches.append(_Exit(atomic_dynamodb_writes()))
         threading.Thread(target=self._dispatch_s3_events, daemon=True, name="s3-events").start()
+        from pixelbridge.handlers import notifier
+
+        self.notifier.start(notifier.handler, self._stopping)  # BuildsTable stream → NotifierFunction
         return self
 
     def stop(self) -> None:
@@ -165,8 +172,11 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.names.update(self.secret_arns)
         self.upload_token = self._secret_field("BuildPixelSecret", "uploadAuthToken")
         self.webhook_path_secret = self._secret_field("StreampixelWebhookSecret", "pathSecret")
+        self.operator_token = self._secret_field("OperatorSecret", "operatorToken")
         self._notify_conversions_through_sqs()
         self._create_state_machine()
+        self.notifier = LocalNotifications(self.client, self.names, prefix)
+        self.names.update(self.notifier.create())
 
     def _secret_field(self, logical_id: str, key: str) -> str:
         value = self.client("secretsmanager").get_secret_value(SecretId=self.secret_arns[logical_id])
@@ -260,6 +270,8 @@ class LocalStack(AbstractContextManager["LocalStack"]):
                 "STATE_MACHINE_ARN": self.state_machine_arn,
                 "POWERTOOLS_TRACE_DISABLED": "1",
                 "POWERTOOLS_METRICS_NAMESPACE": "PixelBridge",
+                # EMF metric lines on stdout would drown the demo; StackOptions.environment can enable them.
+                "POWERTOOLS_METRICS_DISABLED": "true",
                 **self.options.environment,
             }
         )
@@ -382,12 +394,38 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         return f"Bearer {self.upload_token}"
 
     @property
+    def operator_url(self) -> str:
+        """The operator API base URL (stack output ``OperatorApiUrl``); see ``operator_authorization``."""
+        return self.ingest.url
+
+    @property
+    def operator_authorization(self) -> str:
+        return f"Bearer {self.operator_token}"
+
+    @property
     def buildpixel_webhook_url(self) -> str:
         return f"{self.ingest.url}/webhooks/buildpixel"
 
     @property
     def streampixel_webhook_url(self) -> str:
         return f"{self.webhooks.url}/webhooks/streampixel/{self.webhook_path_secret}"
+
+    @property
+    def notifications(self) -> list[dict[str, Any]]:
+        """What NotifierFunction published to NotificationTopic: ``{"subject", "message", "attributes"}``."""
+        return self.notifier.operator_messages()
+
+    @property
+    def build_events(self) -> list[dict[str, Any]]:
+        """The ``Build Status Changed`` events NotifierFunction put on the default bus."""
+        return self.notifier.events()
+
+    def reconcile(self) -> dict[str, Any]:
+        """Run ReconcilerFunction once (deployed, EventBridge Scheduler runs it every 15 minutes)."""
+        from pixelbridge.handlers import reconciler
+
+        event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+        return dict(reconciler.handler(event, FakeLambdaContext("ReconcilerFunction")))
 
     def build(self, build_id: str) -> dict[str, Any] | None:
         from pixelbridge import wiring

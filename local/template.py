@@ -373,6 +373,10 @@ def create_tables(dynamodb_client: Any, *, prefix: str = "pixelbridge-test") -> 
                 }
                 for gsi in props["GlobalSecondaryIndexes"]
             ]
+        stream = props.get("StreamSpecification")
+        if stream:
+            view = stream["StreamViewType"]
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view}
         dynamodb_client.create_table(**kwargs)
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):

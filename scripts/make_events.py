@@ -1,6 +1,8 @@
 """Writes events/*.json: sample events for every function (``sam local invoke -e``) and for the tests.
 
-Run ``make events`` after changing an event's shape; the tests load these same files.
+Run ``make events`` after changing an event's shape; the tests load these same files. Events whose
+shape is AWS's own and needs no generated body (the DynamoDB stream record of NotifierFunction, the
+schedule of ReconcilerFunction) are kept as hand-written files beside these and are left untouched.
 """
 
 from __future__ import annotations

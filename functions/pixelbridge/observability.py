@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
+
+# With LogLevel=DEBUG Lambda puts the root logger at DEBUG, and these libraries then log response bodies
+# (Secrets Manager values) and request URLs with their query strings (signed artifact URLs). Cap them.
+for _library in ("botocore", "boto3", "s3transfer", "urllib3"):
+    logging.getLogger(_library).setLevel(logging.INFO)
 
 logger = Logger()
 tracer = Tracer()

@@ -35,6 +35,7 @@ class Settings(BaseModel):
     buildpixel_secret_arn: str = Field(default="", alias="BUILDPIXEL_SECRET_ARN")
     streampixel_secret_arn: str = Field(default="", alias="STREAMPIXEL_SECRET_ARN")
     streampixel_webhook_secret_arn: str = Field(default="", alias="STREAMPIXEL_WEBHOOK_SECRET_ARN")
+    operator_secret_arn: str = Field(default="", alias="OPERATOR_SECRET_ARN")
     streampixel_api_url: str = Field(default=DEFAULT_STREAMPIXEL_API_URL, alias="STREAMPIXEL_API_URL")
     streampixel_timeout_seconds: float = Field(default=30.0, alias="STREAMPIXEL_TIMEOUT_SECONDS", gt=0)
 
@@ -45,6 +46,7 @@ class Settings(BaseModel):
     )
 
     fetch_function_name: str = Field(default="", alias="FETCH_FUNCTION_NAME")
+    convert_function_name: str = Field(default="", alias="CONVERT_FUNCTION_NAME")
     buildpixel_api_url: str = Field(default="https://api.buildpixel.io", alias="BUILDPIXEL_API_URL")
     max_artifact_bytes: int = Field(default=24 * 1024**3, alias="MAX_ARTIFACT_BYTES", ge=1)
 
@@ -53,6 +55,15 @@ class Settings(BaseModel):
     approval_timeout_seconds: int = Field(default=21_600, alias="APPROVAL_TIMEOUT_SECONDS", ge=1)
     live_window_seconds: int = Field(default=600, alias="LIVE_WINDOW_SECONDS", ge=0)
     max_rate_limited_attempts: int = Field(default=200, alias="MAX_RATE_LIMITED_ATTEMPTS", ge=1)
+
+    # Notifications (NotifierFunction) and reconciliation (ReconcilerFunction).
+    notification_topic_arn: str = Field(default="", alias="NOTIFICATION_TOPIC_ARN")
+    event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME", min_length=1)
+    stuck_ingest_seconds: int = Field(default=3600, alias="STUCK_INGEST_SECONDS", ge=1)
+    stuck_convert_seconds: int = Field(default=1200, alias="STUCK_CONVERT_SECONDS", ge=1)
+    stuck_queue_seconds: int = Field(default=3600, alias="STUCK_QUEUE_SECONDS", ge=1)
+    # 0: the approval timeout plus a margin (the workflow's own timeout should fire first).
+    stuck_release_seconds: int = Field(default=0, alias="STUCK_RELEASE_SECONDS", ge=0)
 
     max_push_bytes: int = Field(default=FUNCTION_URL_MAX_RAW_BODY, alias="MAX_PUSH_BYTES", ge=1)
     convert_max_total_bytes: int = Field(default=24 * 1024**3, alias="CONVERT_MAX_TOTAL_BYTES", ge=1)

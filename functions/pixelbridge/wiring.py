@@ -8,6 +8,7 @@ import boto3
 
 from pixelbridge.adapters.builds import BuildRepository
 from pixelbridge.adapters.handoff import HandoffStore
+from pixelbridge.adapters.notifications import EventBus, OperatorTopic
 from pixelbridge.adapters.secrets import SecretReader
 from pixelbridge.adapters.slots import SlotBook
 from pixelbridge.adapters.store import InboxStore
@@ -89,7 +90,32 @@ def streampixel_credentials(account: str) -> StreampixelCredentials:
     return credentials_for(secrets(), get_settings().streampixel_secret_arn, account)
 
 
+def object_exists(bucket: str, key: str) -> bool:
+    """HeadObject: is this S3 object still there (operator retry decides what to re-drive from)?"""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3_client().head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            return False
+        raise
+    return True
+
+
+@lru_cache(maxsize=1)
+def event_bus() -> EventBus:
+    return EventBus(get_settings().event_bus_name, events=boto3.client("events"))
+
+
+@lru_cache(maxsize=1)
+def operator_topic() -> OperatorTopic:
+    return OperatorTopic(get_settings().notification_topic_arn, sns=boto3.client("sns"))
+
+
 ALL_CACHED = (
+    event_bus,
+    operator_topic,
     builds,
     inbox,
     s3_client,

@@ -156,3 +156,12 @@ def test_the_zip_is_deleted_once_streampixel_has_extracted_it(builds: BuildRepos
     events.handle(event("build.extracting"))
     events.handle(event("build.saving"))
     assert handoff.deleted == [f"dl/{TOKEN}/b1.zip"]
+
+
+def test_late_events_of_an_upload_replaced_by_a_retry_are_ignored(builds: BuildRepository) -> None:
+    builds.set_fields("b1", {"uploadId": "u2", "previousUploadIds": ["u1"]})
+    events, _, _ = handler(builds)
+    assert not events.handle(event("build.rejected", uploadId="u1", status="Reject", objection="old")).matched
+    record = builds.get("b1")
+    assert record is not None
+    assert record["status"] == "processing"

@@ -38,6 +38,8 @@ FUNCTIONS = {
     "ConvertFunction": "pixelbridge.handlers.convert.handler",
     "ReleaseFunction": "pixelbridge.handlers.release.handler",
     "StreampixelWebhookFunction": "pixelbridge.handlers.streampixel_webhook.handler",
+    "NotifierFunction": "pixelbridge.handlers.notifier.handler",
+    "ReconcilerFunction": "pixelbridge.handlers.reconciler.handler",
 }
 URL_FUNCTIONS = {"IngestFunction", "StreampixelWebhookFunction"}
 SECRETS = {"BuildPixelSecret", "StreampixelSecret", "StreampixelWebhookSecret", "OperatorSecret"}
@@ -109,6 +111,8 @@ FAKE_NAMES = {
     "OperatorSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:op",
     "ReleaseStateMachine": "arn:aws:states:us-east-1:123456789012:stateMachine:pixelbridge-release",
     "FetchFunction": "pixelbridge-fetch",
+    "NotificationTopic": "arn:aws:sns:us-east-1:123456789012:pixelbridge-notifications",
+    "ConvertFunction": "pixelbridge-convert",
     "HandoffDistribution.DomainName": "d111111abcdef8.cloudfront.net",
 }
 
@@ -373,8 +377,21 @@ def test_tables() -> None:
         {"AttributeName": "route", "KeyType": "HASH"},
         {"AttributeName": "receivedAt", "KeyType": "RANGE"},
     ]
+    assert gsis["recent-index"]["KeySchema"] == [  # operator listing: all builds, newest first
+        {"AttributeName": "kind", "KeyType": "HASH"},
+        {"AttributeName": "receivedAt", "KeyType": "RANGE"},
+    ]
     attrs = {a["AttributeName"]: a["AttributeType"] for a in builds["AttributeDefinitions"]}
-    assert attrs == {"buildId": "S", "uploadId": "S", "handoffToken": "S", "route": "S", "receivedAt": "S"}
+    assert attrs == {
+        "buildId": "S",
+        "uploadId": "S",
+        "handoffToken": "S",
+        "route": "S",
+        "receivedAt": "S",
+        "kind": "S",
+        "openShard": "S",  # open-index (sparse: non-terminal builds; reconciler)
+        "updatedAt": "S",
+    }
 
     slots = RES["SlotsTable"]["Properties"]
     assert slots["BillingMode"] == "PAY_PER_REQUEST"
@@ -495,7 +512,10 @@ def test_s3_access_is_scoped_to_prefixes() -> None:
                     grants.setdefault(r["Fn::Sub"], set()).update(as_list(s["Action"]))
         return grants
 
-    assert s3_grants("IngestFunction") == {"${ArtifactBucket.Arn}/inbox/*": {"s3:PutObject", "s3:GetObject"}}
+    assert s3_grants("IngestFunction") == {
+        "${ArtifactBucket.Arn}/inbox/*": {"s3:PutObject", "s3:GetObject"},
+        "${HandoffBucket.Arn}/dl/*": {"s3:GetObject"},  # operator retry: is the zip still there?
+    }
     assert set(s3_grants("FetchFunction")) == {"${ArtifactBucket.Arn}/inbox/pull/*"}
     convert = s3_grants("ConvertFunction")
     assert convert["${ArtifactBucket.Arn}/inbox/*"] == {"s3:GetObject"}
@@ -517,7 +537,8 @@ def test_secret_read_grants() -> None:
             if isinstance(p, dict) and "AWSSecretsManagerGetSecretValuePolicy" in p
         }
 
-    assert secrets_read("IngestFunction") == {"BuildPixelSecret"}
+    # Operator API: its own token, and Streampixel credentials for the doctor's test-webhook.
+    assert secrets_read("IngestFunction") == {"BuildPixelSecret", "OperatorSecret", "StreampixelSecret"}
     assert secrets_read("FetchFunction") == {"BuildPixelSecret"}
     assert secrets_read("ConvertFunction") == set()
     assert secrets_read("ReleaseFunction") == {"StreampixelSecret"}
@@ -559,6 +580,8 @@ def test_support_helpers_create_the_template_resources() -> None:
         "uploadId-index",
         "handoffToken-index",
         "route-index",
+        "recent-index",
+        "open-index",
     }
     ttl = ddb.describe_time_to_live(TableName=tables["IdempotencyTable"])["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expiration"

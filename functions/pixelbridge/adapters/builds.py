@@ -7,6 +7,11 @@ no build moves backwards even when S3, Step Functions and webhooks race.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +19,7 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from pixelbridge.domain.statuses import BuildStatus, allowed_sources
+from pixelbridge.domain.statuses import BuildStatus, allowed_sources, is_terminal
 from pixelbridge.domain.timeline import Clock, iso, timeline_entry, utc_now
 
 BuildRecord = dict[str, Any]
@@ -22,6 +27,46 @@ BuildRecord = dict[str, Any]
 UPLOAD_ID_INDEX = "uploadId-index"
 HANDOFF_TOKEN_INDEX = "handoffToken-index"  # noqa: S105 - an index name, not a secret
 ROUTE_INDEX = "route-index"
+# Sparse index of non-terminal builds (the reconciler's work list): OPEN_ATTRIBUTE is set while a
+# build is open and removed by the write that makes it terminal, so the index never grows with history.
+OPEN_INDEX = "open-index"
+OPEN_ATTRIBUTE = "openShard"
+OPEN_VALUE = "open"
+RECENT_INDEX = "recent-index"
+# Every build record carries this constant, the partition of RECENT_INDEX (all builds, newest first).
+RECORD_KIND = "build"
+MAX_LIST_QUERIES = 10
+
+
+class InvalidCursor(ValueError):
+    """A listing cursor that this repository did not hand out."""
+
+
+@dataclass(frozen=True)
+class BuildPage:
+    records: list[BuildRecord]
+    cursor: str | None
+
+
+def _encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    raw = json.dumps(from_dynamo(key), separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str, allowed_keys: set[str]) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidCursor("the 'next' cursor is not valid") from exc
+    if (
+        not isinstance(key, dict)
+        or set(key) != allowed_keys
+        or not all(isinstance(value, str) and value for value in key.values())
+    ):
+        raise InvalidCursor("the 'next' cursor does not belong to this listing")
+    return key
 
 
 def to_dynamo(value: Any) -> Any:
@@ -63,10 +108,13 @@ class BuildRepository:
         now = self._clock()
         item = {
             **record,
+            "kind": RECORD_KIND,
             "receivedAt": record.get("receivedAt", iso(now)),
             "updatedAt": iso(now),
             "timeline": [timeline_entry(now, event, detail, status=record["status"])],
         }
+        if not is_terminal(record["status"]):
+            item[OPEN_ATTRIBUTE] = OPEN_VALUE
         try:
             self._table.put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(buildId)")
         except ClientError as error:
@@ -102,6 +150,7 @@ class BuildRepository:
             entry=(event, detail, str(to), data),
             condition=condition,
             condition_values=values,
+            remove=[OPEN_ATTRIBUTE] if is_terminal(to) else None,
         )
 
     def record_event(
@@ -149,6 +198,156 @@ class BuildRepository:
             raise
         return True
 
+    def mark_stuck(self, build_id: str, reason: str) -> BuildRecord | None:
+        """Flag a non-terminal build as stuck, once (None if it is terminal or already flagged)."""
+        terminal = sorted(str(status) for status in BuildStatus if is_terminal(status))
+        values = {f":term{i}": status for i, status in enumerate(terminal)}
+        return self._update(
+            build_id,
+            {"stuck": True, "stuckAt": self.now_iso(), "stuckReason": reason},
+            entry=("stuck", reason, None, None),
+            condition=f"attribute_not_exists(stuck) AND NOT (#status IN ({', '.join(values)}))",
+            condition_values=values,
+        )
+
+    def open_builds(self, *, updated_before: str, limit: int = 200) -> list[BuildRecord]:
+        """Non-terminal builds not updated since ``updated_before`` (oldest first, at most ``limit``)."""
+        items: list[BuildRecord] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": OPEN_INDEX,
+            "KeyConditionExpression": Key(OPEN_ATTRIBUTE).eq(OPEN_VALUE)
+            & Key("updatedAt").lt(updated_before),
+        }
+        while len(items) < limit:
+            response = self._table.query(**kwargs, Limit=limit - len(items))
+            items.extend(from_dynamo(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return items
+
+    def reopen(
+        self,
+        build_id: str,
+        *,
+        expected: BuildStatus,
+        to: BuildStatus,
+        reason: str,
+        fields: dict[str, Any] | None = None,
+        remove: Sequence[str] = (),
+    ) -> BuildRecord | None:
+        """The one way out of a terminal status: an operator re-drives a failed or rejected build.
+
+        Audited: the timeline gets an ``operator retry`` entry naming both statuses and the reason.
+        Conditional on the status the operator saw (``expected``), so it happens once; None otherwise.
+        """
+        if not is_terminal(expected) or is_terminal(to):
+            raise ValueError(f"reopen moves a terminal build back into progress, not {expected} -> {to}")
+        return self._update(
+            build_id,
+            {**(fields or {}), "status": str(to), OPEN_ATTRIBUTE: OPEN_VALUE},
+            entry=("operator retry", f"{expected} -> {to}: {reason}", str(to), None),
+            condition="#status = :expected",
+            condition_values={":expected": str(expected)},
+            remove=list(remove),
+        )
+
+    def begin_redistribution(
+        self,
+        build_id: str,
+        redistribution: dict[str, Any],
+        *,
+        statuses: Collection[BuildStatus],
+        stale_before: str,
+        event: str,
+        detail: str,
+        remove: Sequence[str] = (),
+    ) -> BuildRecord | None:
+        """Mark the build as being re-distributed (rollback / never dark); its status does not move.
+
+        One at a time per build: None when the build is not in ``statuses`` or another
+        re-distribution, requested after ``stale_before``, is still marked on it.
+        """
+        values = {f":from{i}": str(status) for i, status in enumerate(sorted(statuses))}
+        condition = (
+            f"#status IN ({', '.join(values)}) AND "
+            "(attribute_not_exists(redistribution) OR redistribution.requestedAt < :stale)"
+        )
+        return self._update(
+            build_id,
+            {"redistribution": redistribution},
+            entry=(event, detail, None, None),
+            condition=condition,
+            condition_values={**values, ":stale": stale_before},
+            remove=list(remove),
+        )
+
+    def list_builds(
+        self,
+        *,
+        route: str | None = None,
+        status: str | None = None,
+        since: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> BuildPage:
+        """Builds newest first (by ``receivedAt``), one route's or all; ``cursor`` continues a page.
+
+        A status filter reads on until the page is full (at most ``MAX_LIST_QUERIES`` queries), and
+        the cursor then points after the last build returned, so no match is skipped or repeated.
+        """
+        index, partition = (ROUTE_INDEX, "route") if route else (RECENT_INDEX, "kind")
+        condition: Any = Key(partition).eq(route or RECORD_KIND)
+        if since:
+            condition = condition & Key("receivedAt").gte(since)
+        query: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": False,
+        }
+        start = _decode_cursor(cursor, {"buildId", partition, "receivedAt"}) if cursor else None
+        found: list[BuildRecord] = []
+        for _ in range(MAX_LIST_QUERIES):
+            if start:
+                query["ExclusiveStartKey"] = start
+            response = self._query_page(query, limit=limit - len(found) if not status else limit)
+            for item in response.get("Items", []):
+                if status is None or item.get("status") == status:
+                    found.append(from_dynamo(item))
+                if len(found) == limit:
+                    last = {
+                        "buildId": item["buildId"],
+                        partition: item[partition],
+                        "receivedAt": item["receivedAt"],
+                    }
+                    return BuildPage(found, _encode_cursor(last))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return BuildPage(found, None)
+        return BuildPage(found, _encode_cursor(start))
+
+    def _query_page(self, query: dict[str, Any], *, limit: int) -> dict[str, Any]:
+        try:
+            return dict(self._table.query(**query, Limit=limit))
+        except ClientError as error:
+            if (
+                "ExclusiveStartKey" in query
+                and error.response.get("Error", {}).get("Code") == "ValidationException"
+            ):
+                raise InvalidCursor("the 'next' cursor does not belong to this listing") from error
+            raise
+
+    def all_builds_for_route(self, route_id: str) -> list[BuildRecord]:
+        """Every build of a route (paginated), newest first."""
+        records: list[BuildRecord] = []
+        cursor: str | None = None
+        while True:
+            page = self.list_builds(route=route_id, limit=100, cursor=cursor)
+            records.extend(page.records)
+            if page.cursor is None:
+                return records
+            cursor = page.cursor
+
     def find_by_upload_id(self, upload_id: str) -> BuildRecord | None:
         return self._first_in_index(UPLOAD_ID_INDEX, "uploadId", upload_id)
 
@@ -184,6 +383,7 @@ class BuildRepository:
         entry: tuple[str, str, str | None, dict[str, Any] | None] | None,
         condition: str | None = None,
         condition_values: dict[str, str] | None = None,
+        remove: list[str] | None = None,
     ) -> BuildRecord | None:
         now = self._clock()
         names = {"#status": "status", "#updatedAt": "updatedAt"}
@@ -199,13 +399,17 @@ class BuildRepository:
             values[":entry"] = to_dynamo([timeline_entry(now, event, detail, status=status, data=data)])
             values[":empty"] = []
             assignments.append("#timeline = list_append(if_not_exists(#timeline, :empty), :entry)")
+        removals = [f"#rm{i}" for i in range(len(remove or []))]
+        names.update({f"#rm{i}": name for i, name in enumerate(remove or [])})
         full_condition = "attribute_exists(buildId)" + (f" AND {condition}" if condition else "")
         if "#status" not in full_condition:
             names.pop("#status")
         try:
             response = self._table.update_item(
                 Key={"buildId": build_id},
-                UpdateExpression="SET " + ", ".join(assignments),
+                UpdateExpression="SET "
+                + ", ".join(assignments)
+                + (" REMOVE " + ", ".join(removals) if removals else ""),
                 ConditionExpression=full_condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,

@@ -62,7 +62,12 @@ def _part_name_and_filename(disposition: str) -> tuple[str | None, str | None]:
 
 def parse_build_upload(body: bytes, content_type: str | None) -> BuildUpload:
     """Split a custom-deploy body into its parts; the artifact must look like gzip."""
-    require_multipart_boundary(content_type)
+    boundary = require_multipart_boundary(content_type)
+    # Without the close delimiter the body was cut off in transit: the artifact may be truncated too.
+    if b"--" + boundary.encode("utf-8", "replace") + b"--" not in body:
+        raise MultipartError(
+            "malformed_multipart", "the multipart body has no closing boundary (truncated upload?)"
+        )
     try:
         decoder = MultipartDecoder(body, content_type or "")
     except (

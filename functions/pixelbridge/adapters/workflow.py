@@ -33,6 +33,17 @@ class Workflow:
             raise
         return True
 
+    def execution(self, execution_name: str) -> dict[str, str] | None:
+        """``{"status", "error", "cause"}`` of the execution with this name; None if there is none."""
+        arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{execution_name}"
+        try:
+            described = self._sfn.describe_execution(executionArn=arn)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return None
+            raise
+        return {key: str(described.get(key) or "") for key in ("status", "error", "cause")}
+
     def resume(self, token: str, output: dict[str, Any]) -> bool:
         """Complete a waiting task; False when the token is no longer waiting."""
         return self._answer(lambda: self._sfn.send_task_success(taskToken=token, output=json.dumps(output)))

@@ -32,6 +32,7 @@ from pixelbridge.domain.archive_rules import (
     MemberKind,
     PackageLayout,
     WindowsNamespace,
+    describe,
     dos_date_time,
     is_already_compressed,
     member_kind,
@@ -476,6 +477,10 @@ class _ZipBuilder:
             self._add_file(member, name)
 
     def _add_directory(self, member: tarfile.TarInfo, name: str) -> None:
+        if name + "/" in self.zip.NameToInfo:
+            # tar may list a directory twice (appended archives); a zip must name it once.
+            self.manifest.notes.append(f"duplicate directory entry {describe(name)} listed once")
+            return
         info = zipfile.ZipInfo(name + "/", dos_date_time(member.mtime))
         info.external_attr = (
             (stat.S_IFDIR | (member.mode & 0o7777 or 0o755)) << 16

@@ -101,6 +101,11 @@ def member_kind(tar_type: bytes, name: str) -> MemberKind:
 
 def normalize_member_name(raw_name: str) -> str:
     """Return the package-relative path of a tar member ('' for the archive root), or reject it."""
+    if not raw_name.isascii():
+        try:  # tarfile decodes names with surrogateescape: undecodable bytes would crash the zip writer
+            raw_name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ArchiveRejected(f"member {describe(raw_name)} has a name that is not valid UTF-8") from None
     if raw_name.startswith("/") or raw_name.startswith("\\") or _DRIVE_LETTER.match(raw_name):
         raise ArchiveRejected(f"member {describe(raw_name)} has an absolute path")
     # Windows treats a backslash as a separator, so judge escapes on the Windows reading of the name.

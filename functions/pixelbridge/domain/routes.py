@@ -34,6 +34,13 @@ class Route(BaseModel):
     policy: ReleasePolicy = "auto"
     # Which credentials in the Streampixel secret to use ("default" = the top-level userId/apiKey).
     account: str = Field(default="default", min_length=1)
+    # "Never dark": if a new release is rejected after distribution started, re-distribute the
+    # route's previous live build. None = the default for the policy (on for manual routes only).
+    never_dark: bool | None = Field(default=None, alias="neverDark")
+
+    @property
+    def keeps_live(self) -> bool:
+        return self.policy == "manual" if self.never_dark is None else self.never_dark
 
     def matches(self, metadata: BuildMetadata) -> bool:
         return (

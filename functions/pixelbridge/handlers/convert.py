@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pixelbridge import wiring
+from pixelbridge.adapters.convert_starter import RETRY_SOURCE
 from pixelbridge.convert.pipeline import ConversionLimits
 from pixelbridge.observability import logger, metrics, tracer
 from pixelbridge.settings import get_settings
@@ -26,6 +27,15 @@ IDEMPOTENCY = IdempotencyConfig(expires_after_seconds=7 * 24 * 3600)
 
 def object_refs(event: dict[str, Any]) -> list[dict[str, str]]:
     """(bucket, key, eTag) of every object in an EventBridge or S3-notification event."""
+    if event.get("source") == RETRY_SOURCE:  # operator retry: re-convert an inbox object
+        # The idempotency key is the whole ref: "retry-<n>" makes each operator retry run once.
+        return [
+            {
+                "bucket": get_settings().artifact_bucket,
+                "key": str(event["key"]),
+                "etag": f"retry-{int(event['retry'])}",
+            }
+        ]
     if event.get("detail-type") == "Object Created":
         detail = S3EventBridgeNotificationEvent(event).detail
         return [

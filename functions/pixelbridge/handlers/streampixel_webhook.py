@@ -15,6 +15,8 @@ from pixelbridge.settings import get_settings
 from pixelbridge.usecases.streampixel_events import StreampixelEvents
 
 app = LambdaFunctionUrlResolver()
+# Streampixel's events are well under 1 KiB; a bigger body is not Streampixel (checked after the secret).
+MAX_EVENT_BYTES = 64 * 1024
 
 
 def _json(status: int, body: dict[str, Any]) -> Response[Any]:
@@ -33,9 +35,13 @@ def expected_path_secret() -> str:
 def streampixel_event(secret: str) -> Response[Any]:
     if not secrets_equal(secret, expected_path_secret()):
         return _not_found()
+    if len(app.current_event.body or "") > MAX_EVENT_BYTES:  # base64 or text: never shorter than the raw body
+        return _json(
+            413, {"error": "payload_too_large", "message": f"events are limited to {MAX_EVENT_BYTES} bytes"}
+        )
     try:
         payload = json.loads(app.current_event.decoded_body or "")
-    except ValueError:  # not JSON, or not UTF-8
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
         return _json(400, {"error": "invalid_json", "message": "the body must be a JSON object"})
     if not isinstance(payload, dict):
         return _json(400, {"error": "invalid_json", "message": "the body must be a JSON object"})

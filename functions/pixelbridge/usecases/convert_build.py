@@ -35,6 +35,12 @@ def release_input(build_id: str, stage: str = "upload") -> dict[str, Any]:
     return {"buildId": build_id, "stage": stage, "lastError": None}
 
 
+def release_execution_name(record: dict[str, Any]) -> str:
+    """The build id, or ``<buildId>-retry-<n>`` once an operator re-drove it (names are unique forever)."""
+    retries = int(record.get("retryCount", 0))
+    return f"{record['buildId']}-retry-{retries}" if retries else str(record["buildId"])
+
+
 class ConvertBuild:
     def __init__(
         self,
@@ -77,9 +83,9 @@ class ConvertBuild:
         )
         if moved is None:
             return ConvertOutcome(build_id, "skipped: build moved on")
-        return self._convert(build_id, key, attempt)
+        return self._convert(build_id, key, attempt, release_execution_name(moved))
 
-    def _convert(self, build_id: str, key: str, attempt: int) -> ConvertOutcome:
+    def _convert(self, build_id: str, key: str, attempt: int, execution: str) -> ConvertOutcome:
         location = self._handoff.new_location(build_id)
         body, size, content_type = self._inbox.open(key)
         sink = S3MultipartSink(self._s3, self._handoff.bucket, location.key, expected_size=size)
@@ -116,7 +122,7 @@ class ConvertBuild:
                 "manifest": summary,
             },
         )
-        self._start_release(build_id)
+        self._start_release(build_id, execution)
         return ConvertOutcome(build_id, "converted")
 
     def _artifact_stream(self, key: str, body: BinaryIO, content_type: str) -> BinaryIO:
@@ -125,10 +131,10 @@ class ConvertBuild:
         # Push bodies are ≤ 4.5 MiB (the Function URL limit), so reading one whole is cheap.
         return io.BytesIO(parse_build_upload(body.read(), content_type).artifact)
 
-    def _start_release(self, build_id: str) -> None:
+    def _start_release(self, build_id: str, execution: str) -> None:
         if not self._workflow.configured:
             return
-        started = self._workflow.start(build_id, release_input(build_id))
+        started = self._workflow.start(execution, release_input(build_id))
         self._builds.record_event(build_id, "release started" if started else "release already started")
 
     def _fail(self, build_id: str, reason: str) -> None:

@@ -50,7 +50,7 @@ def describe_validation_error(error: ValidationError) -> str:
 def parse_metadata(raw: bytes) -> BuildMetadata:
     try:
         document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
         raise RequestRejected(400, "invalid_metadata", "the 'metadata' part is not valid JSON") from exc
     if not isinstance(document, dict):
         raise RequestRejected(400, "invalid_metadata", "the 'metadata' part must be a JSON object")
@@ -69,6 +69,7 @@ def route_fields(route: Route) -> dict[str, Any]:
             "streampixelProjectId": route.streampixel_project_id,
             "policy": route.policy,
             "account": route.account,
+            "neverDark": route.keeps_live,
         },
     }
 

@@ -26,6 +26,8 @@ from pixelbridge.usecases.ingest_push import (
     register_build,
 )
 
+# BuildPixel sends a few hundred bytes; anything this big is not BuildPixel (checked before the HMAC).
+MAX_WEBHOOK_BYTES = 256 * 1024
 BUILD_COMPLETE = "build.complete"
 BUILD_FAILED = "build.failed"
 BUILD_SUPERSEDED = "build.superseded"
@@ -114,7 +116,7 @@ def metadata_from_event(event: BuildEvent) -> BuildMetadata:
 def parse_envelope(body: bytes) -> dict[str, Any]:
     try:
         document = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
         raise RequestRejected(400, "invalid_webhook", "the webhook body is not valid JSON") from exc
     if not isinstance(document, dict) or not isinstance(document.get("type"), str):
         raise RequestRejected(400, "invalid_webhook", "the webhook body must be a JSON object with a 'type'")
@@ -145,6 +147,10 @@ class IngestWebhook:
         self._signing_secret = signing_secret
 
     def __call__(self, *, body: bytes, signature: str | None) -> Accepted:
+        if len(body) > MAX_WEBHOOK_BYTES:
+            raise RequestRejected(
+                413, "payload_too_large", f"webhook bodies are limited to {MAX_WEBHOOK_BYTES} bytes"
+            )
         if not signature:
             raise RequestRejected(401, "unauthorized", f"missing {SIGNATURE_HEADER} header")
         if not signature_valid(body, signature, self._signing_secret()):

@@ -22,6 +22,7 @@ from pixelbridge.domain.errors import PixelBridgeError, RateLimited, Streampixel
 from pixelbridge.domain.slots import call_spacing_seconds, transient_backoff_seconds
 from pixelbridge.domain.statuses import BuildStatus, is_terminal
 from pixelbridge.domain.timeline import Clock, iso, parse_iso, utc_now
+from pixelbridge.usecases.redistribute import RedistributionRefused, Redistributor
 
 # Builds that no longer compete for a route: a failed newer build must not supersede a good older one.
 _NOT_COMPETING = {BuildStatus.FAILED, BuildStatus.SKIPPED, BuildStatus.REJECTED, BuildStatus.SUPERSEDED}
@@ -67,13 +68,15 @@ class ReleaseTasks:
         self._config = config
         self._clock = clock
         self._sleep = sleep
+        self._redistributor = Redistributor(builds=builds, workflow=workflow, clock=clock)
 
     # -- prepare ---------------------------------------------------------------------------------
     def prepare(self, build_id: str) -> dict[str, Any]:
         """Everything the state machine needs to route this build, and supersede older waiting builds."""
         record = self._record(build_id)
         release = record.get("release") or {}
-        self._supersede_older_waiting_builds(record)
+        if not record.get("redistribution"):  # a rollback target is older on purpose
+            self._supersede_older_waiting_builds(record)
         return {
             "buildId": build_id,
             "policy": release.get("policy", "auto"),
@@ -184,14 +187,17 @@ class ReleaseTasks:
             raise
         finally:
             self._slots.call_ended(credentials.user_id, self._clock())
-        self._builds.transition(
+        requested = {"distributeRequestedAt": self._builds.now_iso()}
+        moved = self._builds.transition(
             build_id,
             BuildStatus.DISTRIBUTING,
             event="distribute requested",
             detail=result.message,
-            fields={"distributeRequestedAt": self._builds.now_iso()},
+            fields=requested,
             allow_same=True,
         )
+        if moved is None:  # a live build re-distributed (rollback): the fact, without a status move
+            self._builds.record_event(build_id, "distribute requested", result.message, fields=requested)
         return {"message": result.message}
 
     # -- waiting for Streampixel webhooks ----------------------------------------------------------
@@ -211,6 +217,8 @@ class ReleaseTasks:
     ) -> dict[str, Any]:
         record = self._record(build_id)
         reason = describe_error(error) if error else note
+        if record.get("redistribution"):
+            return self._finish_redistribution(record, outcome, reason)
         target = {
             "live": BuildStatus.LIVE,
             "held": BuildStatus.APPROVED,
@@ -224,7 +232,7 @@ class ReleaseTasks:
         if target is BuildStatus.REJECTED:
             fields["objection"] = record.get("objection") or reason
         if target is BuildStatus.LIVE:
-            fields["liveAt"] = self._builds.now_iso()
+            fields["liveAt"] = fields["liveSince"] = self._builds.now_iso()
         event = {"held": "held for operator release"}.get(outcome, outcome)
         moved = self._builds.transition(
             build_id, target, event=event, detail=reason, fields=fields, allow_same=True
@@ -239,7 +247,64 @@ class ReleaseTasks:
             moved = current
         if moved.get("waitToken"):
             self._builds.clear_wait_token(build_id, str(moved["waitToken"]))
+        if target is BuildStatus.REJECTED and moved["status"] == BuildStatus.REJECTED:
+            self._keep_route_live(record, reason)
         return {"status": moved["status"]}
+
+    def _finish_redistribution(self, record: BuildRecord, outcome: str, reason: str) -> dict[str, Any]:
+        """End of a rollback / never-dark execution: facts on the timeline, the status stays."""
+        build_id = record["buildId"]
+        marker = record["redistribution"]
+        kind = str(marker.get("kind", "rollback"))
+        fields: dict[str, Any] = {}
+        if outcome == "live":
+            now = self._builds.now_iso()
+            fields["liveSince"] = now
+            moved = self._builds.transition(  # an approved (never released) target goes live for real
+                build_id, BuildStatus.LIVE, event="live", detail=reason, fields={"liveAt": now, **fields}
+            )
+            detail = f"uploadId {marker.get('uploadId')} is live again on route {record.get('route')}"
+            self._builds.record_event(
+                build_id, f"{kind} live", f"{detail}. {reason}".strip(". "), fields=fields
+            )
+            if moved is None and record.get("status") != BuildStatus.LIVE:
+                self._builds.record_event(build_id, "live not applied", f"build is {record['status']}")
+        else:
+            self._builds.record_event(build_id, f"{kind} {outcome}", reason or outcome)
+        self._builds.remove_fields(build_id, ["redistribution"])
+        current = self._record(build_id)
+        if current.get("waitToken"):
+            self._builds.clear_wait_token(build_id, str(current["waitToken"]))
+        return {"status": current["status"], "redistribution": outcome}
+
+    def _keep_route_live(self, rejected: BuildRecord, reason: str) -> None:
+        """Never dark: a release rejected after distribution started may have left the route dark,
+        so the route's previous live upload is distributed again (through the same slot queue)."""
+        release = rejected.get("release") or {}
+        never_dark = release.get("neverDark", release.get("policy") == "manual")
+        started = rejected.get("distributeRequestedAt") or rejected.get("distributionStartedAt")
+        route = rejected.get("route")
+        if not (never_dark and started and route and route != "-"):
+            return
+        build_id = rejected["buildId"]
+        previous = self._redistributor.current_live(str(route), excluding=build_id)
+        if previous is None:
+            self._builds.record_event(
+                build_id, "never dark", "no earlier live build on this route to restore"
+            )
+            return
+        why = f"build {build_id} was rejected after distribution started ({reason})"
+        try:
+            started_run = self._redistributor.start(previous, kind="neverdark", reason=why)
+        except RedistributionRefused as refused:
+            self._builds.record_event(build_id, "never dark not started", str(refused))
+            return
+        self._builds.record_event(
+            build_id,
+            "never dark",
+            f"re-distributing the previous live build {started_run.build_id} "
+            f"(uploadId {started_run.upload_id}) so route {route} keeps streaming",
+        )
 
     # -- helpers ---------------------------------------------------------------------------------
     def _wait_for_slot(self, user_id: str, slot_at: str | None) -> None:
@@ -290,6 +355,8 @@ class ReleaseTasks:
         return others
 
     def _ensure_not_superseded(self, record: BuildRecord, *, before: str) -> None:
+        if record.get("redistribution"):
+            return  # an operator rollback / never dark re-distributes an older build on purpose
         newer = self._competitors(record, newer=True)
         if newer:
             raise Superseded(

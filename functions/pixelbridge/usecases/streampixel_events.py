@@ -78,6 +78,8 @@ class StreampixelEvents:
             record = self._builds.find_by_handoff_token(token) if token else None
         if record is None:
             return None
+        if upload_id and upload_id in (record.get("previousUploadIds") or []):
+            return None  # a late event of an upload an operator retry has replaced
         expected_project = (record.get("release") or {}).get("streampixelProjectId")
         if _text(payload, "projectId") not in (None, expected_project):
             return None

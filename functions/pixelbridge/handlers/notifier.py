@@ -1,0 +1,58 @@
+"""NotifierFunction: BuildsTable stream (NEW_AND_OLD_IMAGES) → EventBridge, SNS and metrics.
+
+Partial batch responses: a record that fails is reported alone (with bisect-on-error in the
+template), so one bad record never blocks the shard or re-sends the whole batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pixelbridge import wiring
+from pixelbridge.adapters.builds import from_dynamo
+from pixelbridge.adapters.metrics import PowertoolsMetrics
+from pixelbridge.observability import logger, metrics, tracer
+from pixelbridge.settings import get_settings
+from pixelbridge.usecases.notify import NotifyStatusChanges
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def notify() -> NotifyStatusChanges:
+    return NotifyStatusChanges(
+        events=wiring.event_bus(), operators=wiring.operator_topic(), metrics=PowertoolsMetrics(metrics)
+    )
+
+
+def image(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    return from_dynamo(dict(raw)) if raw else None
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    stream = record.dynamodb
+    if stream is None:
+        return
+    outcome = notify()(image(stream.old_image), image(stream.new_image))
+    if outcome.change is not None:
+        logger.info(
+            "build status change",
+            extra={
+                "build_id": outcome.change.build_id,
+                "from": outcome.change.from_status,
+                "to": outcome.change.to_status,
+                "stuck": outcome.change.stuck,
+                "notified_operator": outcome.notified_operator,
+            },
+        )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_settings()
+    return dict(process_partial_response(event, record_handler, processor, context))

@@ -1,0 +1,125 @@
+"""ReconcilerFunction's use case: find builds without progress, flag them stuck, recover the truth.
+
+Streampixel never retries a webhook, so a dropped ``build.approved`` leaves a task token parked
+forever (until the workflow's own timeout). Every run reads the sparse ``open-index`` (non-terminal
+builds only, range key ``updatedAt``: builds touched recently are not even read), then per build:
+
+- flags it ``stuck`` once (flag + ``stuckAt`` + timeline entry; the status never moves backwards);
+  the table stream turns that into the notification;
+- a parked task token whose facts are already on the record is answered (``awaited_outcome``);
+- a parked token older than the threshold with no facts is failed as ``Stuck`` so the execution
+  records ``failed`` with the reason: tokens are resolved, never leaked;
+- without a token, the release execution (name = buildId) is described: one that already ended
+  FAILED/TIMED_OUT/ABORTED while the record is still open makes the record ``failed``.
+
+Streampixel's read API is no help here: the documented endpoints (projects-status, userStats,
+liveStats) carry no per-upload status, and the only one listing files (``GET /projects/{id}``)
+is in the older, unverified doc set - so the reconciler trusts our records and Step Functions only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from pixelbridge.adapters.builds import BuildRecord, BuildRepository
+from pixelbridge.adapters.workflow import Workflow
+from pixelbridge.domain.reconciliation import Recovery, StuckThresholds, assess, execution_verdict
+from pixelbridge.domain.timeline import Clock, iso, utc_now
+from pixelbridge.usecases.release import answer_waiting_task, awaited_outcome
+
+STUCK_ERROR = "Stuck"
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    actions: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checked": self.checked, "actions": self.actions}
+
+
+class ReconcileBuilds:
+    def __init__(
+        self,
+        *,
+        builds: BuildRepository,
+        workflow: Workflow,
+        thresholds: StuckThresholds,
+        clock: Clock = utc_now,
+        max_builds: int = 200,
+    ) -> None:
+        self._builds = builds
+        self._workflow = workflow
+        self._thresholds = thresholds
+        self._clock = clock
+        self._max_builds = max_builds
+
+    def __call__(self) -> ReconcileReport:
+        report = ReconcileReport()
+        cutoff = iso(self._clock() - timedelta(seconds=self._thresholds.smallest))
+        for candidate in self._builds.open_builds(updated_before=cutoff, limit=self._max_builds):
+            record = self._builds.get(str(candidate["buildId"]))  # the index may lag: read it consistently
+            if record is None:
+                continue
+            report.checked += 1
+            action = self._reconcile(record)
+            if action:
+                report.actions.append({"buildId": record["buildId"], "action": action})
+        return report
+
+    def _reconcile(self, record: BuildRecord) -> str | None:
+        waiting_for = str(record.get("waitingFor") or "")
+        outcome = awaited_outcome(record, waiting_for) if record.get("waitToken") else None
+        verdict = assess(record, self._clock(), self._thresholds, facts_answer_token=outcome is not None)
+        if not verdict.stuck:
+            return None
+        flagged = (
+            not record.get("stuck") and self._builds.mark_stuck(record["buildId"], verdict.reason) is not None
+        )
+        resolved = self._resolve_wait(record, verdict.recovery, verdict.reason, outcome)
+        if resolved:
+            return resolved
+        if verdict.recovery is not Recovery.NONE:
+            # A stale token (execution over) falls through here too: the execution has the truth.
+            ended = self._record_execution_end(record)
+            if ended:
+                return ended
+        return "flagged stuck" if flagged else None
+
+    def _resolve_wait(
+        self, record: BuildRecord, recovery: Recovery, reason: str, outcome: tuple[str, dict[str, Any]] | None
+    ) -> str | None:
+        """Answer the parked task from the facts, or fail it as Stuck; None if it was not ours to answer."""
+        if recovery is Recovery.ANSWER_WAIT and outcome is not None:
+            if answer_waiting_task(self._workflow, self._builds, record, outcome):
+                self._note(record, f"answered the parked task from recorded facts ({outcome[0]})")
+                return "answered token"
+        elif recovery is Recovery.FAIL_WAIT:
+            failure = ("failure", {"error": STUCK_ERROR, "cause": reason})
+            if answer_waiting_task(self._workflow, self._builds, record, failure):
+                self._note(record, "failed the parked task as Stuck")
+                return "failed token"
+        return None
+
+    def _record_execution_end(self, record: BuildRecord) -> str | None:
+        if not self._workflow.configured:
+            return None
+        execution = self._workflow.execution(str(record["buildId"]))
+        if execution is None:
+            return None
+        verdict = execution_verdict(execution["status"], execution["error"], execution["cause"])
+        if verdict is None:
+            return None
+        status, reason = verdict
+        moved = self._builds.transition(
+            record["buildId"], status, event="reconciled", detail=reason, fields={"error": reason}
+        )
+        if moved is not None and moved.get("waitToken"):
+            self._builds.clear_wait_token(record["buildId"], str(moved["waitToken"]))
+        return f"recorded {status}" if moved is not None else None
+
+    def _note(self, record: BuildRecord, detail: str) -> None:
+        self._builds.record_event(record["buildId"], "reconciled", detail)

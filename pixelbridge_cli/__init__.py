@@ -1,0 +1,1 @@
+"""``pixelbridge``: the operator command line for a deployed (or local) PixelBridge stack."""

@@ -1,0 +1,131 @@
+"""Where the stack is and how to talk to it: CloudFormation outputs + Secrets Manager, or flags.
+
+Tokens live in memory only: never printed, never in exception messages.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+PLACEHOLDER = "REPLACE_ME"
+REQUIRED_OUTPUTS = ("UploadBuildUrl", "OperatorApiUrl", "OperatorSecretArn", "BuildPixelSecretArn")
+# Secrets and the fields a person must fill (generated ones are checked too: they must not be empty).
+SECRET_FIELDS = {
+    "BuildPixelSecretArn": ("uploadAuthToken", "webhookSigningSecret", "apiToken"),
+    "StreampixelSecretArn": ("userId", "apiKey"),
+    "StreampixelWebhookSecretArn": ("pathSecret",),
+    "OperatorSecretArn": ("operatorToken",),
+}
+
+
+class CliError(Exception):
+    """A problem to report to the person at the terminal (exit code 1)."""
+
+
+@dataclass
+class Target:
+    api_url: str
+    token: str = field(repr=False)
+    upload_url: str = ""
+    upload_token: str = field(default="", repr=False)
+    outputs: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+
+def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
+    import boto3
+
+    described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)
+    return {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+
+
+def read_secret(arn: str, region: str | None) -> dict[str, Any]:
+    import boto3
+
+    value = boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=arn)
+    document = json.loads(value["SecretString"])
+    return document if isinstance(document, dict) else {}
+
+
+def resolve_target(
+    *, stack: str, region: str | None, url: str | None, token: str | None, upload_token: str | None
+) -> Target:
+    """Flags win; anything missing is read from the stack's outputs and secrets."""
+    if url and token:
+        base = url.rstrip("/")
+        return Target(
+            api_url=base, token=token, upload_url=f"{base}/builds/upload", upload_token=upload_token or ""
+        )
+    try:
+        outputs = stack_outputs(stack, region)
+    except Exception as exc:
+        raise CliError(
+            f"cannot read stack {stack!r} ({type(exc).__name__}); pass --url and --token instead"
+        ) from None
+    secrets: dict[str, dict[str, Any]] = {}
+    for output in SECRET_FIELDS:
+        if outputs.get(output):
+            try:
+                secrets[output] = read_secret(outputs[output], region)
+            except Exception:  # doctor reports it; commands that need it fail below
+                secrets[output] = {}
+    operator_token = token or str(secrets.get("OperatorSecretArn", {}).get("operatorToken", ""))
+    if not operator_token:
+        raise CliError("no operator token: cannot read the OperatorSecret; pass --token")
+    return Target(
+        api_url=(url or outputs.get("OperatorApiUrl", "")).rstrip("/"),
+        token=operator_token,
+        upload_url=outputs.get("UploadBuildUrl", ""),
+        upload_token=upload_token or str(secrets.get("BuildPixelSecretArn", {}).get("uploadAuthToken", "")),
+        outputs=outputs,
+        secrets=secrets,
+    )
+
+
+class OperatorClient:
+    def __init__(self, target: Target, *, timeout: float = 30.0) -> None:
+        self._target = target
+        self._timeout = timeout
+        self._session = requests.Session()
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._call("GET", path, params=params)
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._call("POST", path, body=body)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        try:
+            response = self._session.request(
+                method,
+                self._target.api_url + path,
+                params={k: v for k, v in (params or {}).items() if v is not None},
+                json=body,
+                headers={"Authorization": f"Bearer {self._target.token}"},
+                timeout=self._timeout,
+            )
+        except requests.RequestException as exc:
+            raise CliError(f"cannot reach {self._target.api_url} ({type(exc).__name__})") from None
+        return answer(response)
+
+
+def answer(response: requests.Response) -> dict[str, Any]:
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = {"error": "not_json", "message": response.text[:200]}
+    if response.status_code >= 400:
+        error = payload if isinstance(payload, dict) else {"message": payload}
+        raise CliError(f"{response.status_code} {error.get('error', '')}: {error.get('message', '')}")
+    return payload if isinstance(payload, dict) else {"value": payload}

@@ -1,0 +1,174 @@
+"""Stuck-build decisions (pure) and the reconcile use case against in-memory fakes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pixelbridge.domain.reconciliation import (
+    Recovery,
+    StuckThresholds,
+    assess,
+    execution_verdict,
+)
+from pixelbridge.domain.statuses import BuildStatus
+from pixelbridge.domain.timeline import iso
+from pixelbridge.usecases.reconcile import ReconcileBuilds
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+THRESHOLDS = StuckThresholds(
+    ingest_seconds=3600, convert_seconds=1200, queue_seconds=3600, release_seconds=7200
+)
+
+
+def ago(minutes: float) -> str:
+    return iso(NOW - timedelta(minutes=minutes))
+
+
+def build(status: str, progress_minutes_ago: float, **fields: Any) -> dict[str, Any]:
+    timeline = [{"at": ago(progress_minutes_ago), "event": status, "status": status}]
+    timeline += fields.pop("extra_timeline", [])
+    return {"buildId": "b-1", "status": status, "route": "r", "timeline": timeline, **fields}
+
+
+def test_thresholds_per_status_and_release_default() -> None:
+    derived = StuckThresholds.from_settings(ingest=1, convert=2, queue=3, release=0, approval_timeout=600)
+    assert derived.release_seconds == 600 + 900
+    assert derived.for_status("converting") == 2 and derived.for_status("live") is None
+    assert derived.smallest == 1
+
+
+def test_recent_progress_terminal_and_held_builds_are_not_stuck() -> None:
+    assert not assess(build("converting", 19), NOW, THRESHOLDS, facts_answer_token=False).stuck
+    assert not assess(build("failed", 999), NOW, THRESHOLDS, facts_answer_token=False).stuck
+    held = build("approved", 999, release={"policy": "hold"})
+    assert not assess(held, NOW, THRESHOLDS, facts_answer_token=False).stuck
+
+
+def test_notes_are_not_progress() -> None:
+    record = build("queued", 61, extra_timeline=[{"at": ago(1), "event": "slot reserved"}])
+    verdict = assess(record, NOW, THRESHOLDS, facts_answer_token=False)
+    assert verdict.stuck and verdict.recovery is Recovery.CHECK_EXECUTION
+    assert "no progress for 61 min in status queued" in verdict.reason
+
+
+def test_pre_workflow_builds_are_only_flagged() -> None:
+    verdict = assess(build("converting", 21), NOW, THRESHOLDS, facts_answer_token=False)
+    assert verdict.stuck and verdict.recovery is Recovery.NONE
+
+
+def test_parked_token_answered_from_facts_or_failed_when_old() -> None:
+    waiting = [{"at": ago(125), "event": "waiting"}]
+    record = build("processing", 130, waitToken="tok", waitingFor="approval", extra_timeline=waiting)
+    assert assess(record, NOW, THRESHOLDS, facts_answer_token=True).recovery is Recovery.ANSWER_WAIT
+    failed = assess(record, NOW, THRESHOLDS, facts_answer_token=False)
+    assert failed.recovery is Recovery.FAIL_WAIT and "never retries" in failed.reason
+    young = build("processing", 130, waitToken="tok", extra_timeline=[{"at": ago(5), "event": "waiting"}])
+    assert assess(young, NOW, THRESHOLDS, facts_answer_token=False).recovery is Recovery.NONE
+
+
+def test_execution_verdicts() -> None:
+    assert execution_verdict("RUNNING", "", "") is None
+    assert execution_verdict("SUCCEEDED", "", "") is None
+    assert execution_verdict(None, None, None) is None
+    assert execution_verdict("ABORTED", "", "") == (BuildStatus.FAILED, "release execution aborted")
+    assert execution_verdict("FAILED", "States.Runtime", "boom") == (
+        BuildStatus.FAILED,
+        "release execution failed (States.Runtime: boom)",
+    )
+
+
+# ------------------------------------------------------------------------------ use case with fakes
+
+
+class FakeBuilds:
+    def __init__(self, *records: dict[str, Any]) -> None:
+        self.records = {r["buildId"]: dict(r) for r in records}
+        self.notes: list[tuple[str, str]] = []
+        self.queried_before: str | None = None
+
+    def open_builds(self, *, updated_before: str, limit: int = 200) -> list[dict[str, Any]]:
+        self.queried_before = updated_before
+        return list(self.records.values())
+
+    def get(self, build_id: str) -> dict[str, Any] | None:
+        return self.records.get(build_id)
+
+    def mark_stuck(self, build_id: str, reason: str) -> dict[str, Any] | None:
+        self.records[build_id].update(stuck=True, stuckReason=reason)
+        return self.records[build_id]
+
+    def clear_wait_token(self, build_id: str, token: str) -> bool:
+        record = self.records[build_id]
+        if record.get("waitToken") != token:
+            return False
+        record.pop("waitToken")
+        return True
+
+    def record_event(self, build_id: str, event: str, detail: str = "", **_: Any) -> dict[str, Any]:
+        self.notes.append((event, detail))
+        return self.records[build_id]
+
+    def transition(self, build_id: str, to: BuildStatus, **kwargs: Any) -> dict[str, Any]:
+        self.records[build_id].update(status=str(to), **kwargs.get("fields", {}))
+        return self.records[build_id]
+
+
+class FakeWorkflow:
+    configured = True
+
+    def __init__(self, execution: dict[str, str] | None = None, token_alive: bool = True) -> None:
+        self._execution = execution
+        self._alive = token_alive
+        self.answers: list[tuple[str, str, Any]] = []
+
+    def resume(self, token: str, output: dict[str, Any]) -> bool:
+        self.answers.append(("success", token, output))
+        return self._alive
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        self.answers.append(("failure", token, (error, cause)))
+        return self._alive
+
+    def execution(self, name: str) -> dict[str, str] | None:
+        return self._execution
+
+
+def reconcile(builds: FakeBuilds, workflow: FakeWorkflow) -> list[dict[str, str]]:
+    use_case = ReconcileBuilds(builds=builds, workflow=workflow, thresholds=THRESHOLDS, clock=lambda: NOW)  # type: ignore[arg-type]
+    return use_case().actions
+
+
+def test_dropped_approval_fails_the_parked_task_as_stuck() -> None:
+    builds = FakeBuilds(build("processing", 130, waitToken="tok-1", waitingFor="approval"))
+    workflow = FakeWorkflow()
+    assert reconcile(builds, workflow) == [{"buildId": "b-1", "action": "failed token"}]
+    ((kind, token, (error, cause)),) = workflow.answers
+    assert (kind, token, error) == ("failure", "tok-1", "Stuck")
+    assert "no Streampixel event for approval" in cause
+    assert builds.records["b-1"]["stuck"] is True and "waitToken" not in builds.records["b-1"]
+    assert builds.queried_before == iso(NOW - timedelta(seconds=1200))
+
+
+def test_facts_on_the_record_answer_the_parked_task() -> None:
+    record = build("processing", 130, waitToken="tok-2", waitingFor="approval", approvedAt=ago(100))
+    workflow = FakeWorkflow()
+    assert reconcile(FakeBuilds(record), workflow) == [{"buildId": "b-1", "action": "answered token"}]
+    assert workflow.answers == [("success", "tok-2", {"event": "build.approved"})]
+
+
+def test_stale_token_falls_back_to_the_execution_status() -> None:
+    record = build("processing", 130, waitToken="tok-3", waitingFor="approval")
+    builds = FakeBuilds(record)
+    workflow = FakeWorkflow({"status": "TIMED_OUT", "error": "", "cause": ""}, token_alive=False)
+    assert reconcile(builds, workflow) == [{"buildId": "b-1", "action": "recorded failed"}]
+    assert builds.records["b-1"]["status"] == "failed"
+    assert builds.records["b-1"]["error"] == "release execution timed_out"
+
+
+def test_running_execution_without_token_is_only_flagged_once() -> None:
+    builds = FakeBuilds(build("queued", 90))
+    workflow = FakeWorkflow({"status": "RUNNING", "error": "", "cause": ""})
+    assert reconcile(builds, workflow) == [{"buildId": "b-1", "action": "flagged stuck"}]
+    assert reconcile(builds, workflow) == []  # already flagged: no second flag, no new action
+    assert builds.records["b-1"]["status"] == "queued"
