@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo test lint types template-check security unit e2e bench build clean events
+.PHONY: help venv demo test lint types template-check security unit e2e figures bench build clean events
 
 help:
 	@echo "make demo        run the whole pipeline locally (no AWS account): push build -> live"
@@ -21,8 +21,15 @@ $(STAMP): requirements-dev.txt functions/requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# With no ARGS: a small build pushed exactly as BuildPixel does, then a build larger than the push
+# limit announced by BuildPixel's signed webhook and pulled. With ARGS: one run, e.g. ARGS=my.tar.gz
 demo: $(STAMP)
+ifeq ($(strip $(ARGS)),)
+	$(BIN)/python -W ignore -m local.demo
+	$(BIN)/python -W ignore -m local.demo --pull
+else
 	$(BIN)/python -W ignore -m local.demo $(ARGS)
+endif
 
 test: lint types template-check security unit
 

@@ -25,6 +25,7 @@ from unittest import mock
 
 import boto3
 import requests
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from local.buildpixel_sim import BuildPixelSimulator
 from local.dynamodb_atomicity import atomic_dynamodb_writes
@@ -381,6 +382,9 @@ class LocalStack(AbstractContextManager["LocalStack"]):
     def _convert(handler: Any, event: dict[str, Any]) -> None:
         try:
             handler(event, FakeLambdaContext("ConvertFunction"))
+        except IdempotencyAlreadyInProgressError:
+            # moto sends two ObjectCreated events for one multipart upload; the first one converts.
+            print("  (ConvertFunction: duplicate S3 event while the conversion runs; ignored as idempotent)")
         except Exception as exc:  # Lambda would retry; the build record says what happened
             print(f"ConvertFunction raised {type(exc).__name__}: {exc}")
 

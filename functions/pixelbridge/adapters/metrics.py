@@ -6,6 +6,7 @@ tests pass a recording fake. Metrics are flushed by ``@metrics.log_metrics`` on 
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 from aws_lambda_powertools import Metrics
@@ -28,6 +29,8 @@ class PowertoolsMetrics:
         if not dimensions:
             self._metrics.add_metric(name=name, unit=metric_unit, value=value)
             return
+        if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+            return  # single_metric flushes on its own and does not honour the switch
         # A dimensioned point goes out on its own (the shared Metrics object has one dimension set).
         with single_metric(
             name=name,
