@@ -46,6 +46,13 @@ def follow(stack: LocalStack, build_id: str, timeout: float) -> dict[str, Any]:
     raise SystemExit(f"build {build_id} did not finish within {timeout:.0f} s")
 
 
+def follow_to_the_end(stack: LocalStack, build_id: str, timeout: float) -> dict[str, Any]:
+    record = follow(stack, build_id, timeout)
+    outcome = "" if record["status"] == "live" else f" ({record.get('error') or record.get('objection')})"
+    print(f"\nBuild {build_id} is {record['status'].upper()}{outcome}")
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -79,11 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  answered {response.status_code} {response.json()}")
         if response.status_code >= 300:
             return 1
-        record = follow(stack, build_id, args.timeout)
-        print(
-            f"\nBuild {build_id} is {record['status'].upper()}"
-            + (f" ({record.get('error') or record.get('objection')})" if record["status"] != "live" else "")
-        )
+        record = follow_to_the_end(stack, build_id, args.timeout)
         calls = ", ".join(f"{call.endpoint}→{call.http_status}" for call in stack.simulator.calls)
         print(f"Streampixel simulator saw: {calls}")
         return 0 if record["status"] in {"live", "approved"} else 1
@@ -110,11 +113,7 @@ def pull_demo(args: argparse.Namespace) -> int:
         print(f"  answered {response.status_code} {response.json()} in {time.monotonic() - started:.2f} s")
         if response.status_code >= 300:
             return 1
-        record = follow(stack, build_id, args.timeout)
-        print(
-            f"\nBuild {build_id} is {record['status'].upper()}"
-            + (f" ({record.get('error') or record.get('objection')})" if record["status"] != "live" else "")
-        )
+        record = follow_to_the_end(stack, build_id, args.timeout)
         downloads = stack.buildpixel.requests_to("/artifacts/")
         print(
             f"BuildPixel simulator served {sum(r.body_bytes for r in downloads) / 1e6:.1f} MB "

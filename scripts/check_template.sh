@@ -47,42 +47,7 @@ step "SAM transform + cfn-lint on the transformed template (circular dependencie
 out_dir=$(mktemp -d)
 trap 'rm -rf "$out_dir"' EXIT
 transformed="$out_dir/template.transformed.json"
-AWS_DEFAULT_REGION=us-east-1 "$SAM_VENV/bin/python" - "$TEMPLATE" "$transformed" <<'PY'
-import json
-import sys
-
-from samcli.yamlhelper import yaml_parse
-from samtranslator.translator.transform import transform
-
-
-class NoManagedPolicies:
-    """The template uses SAM policy templates and ARNs only, so no IAM lookup is needed."""
-
-    def load(self):
-        return {}
-
-
-src, dst = sys.argv[1], sys.argv[2]
-with open(src, encoding="utf-8") as fh:
-    template = yaml_parse(fh.read())
-
-# The translator only accepts S3 locations for code and definitions (what `sam package` produces).
-globals_fn = template.get("Globals", {}).get("Function", {})
-if "CodeUri" in globals_fn:
-    globals_fn["CodeUri"] = "s3://placeholder-bucket/code.zip"
-for resource in template["Resources"].values():
-    props = resource.get("Properties", {})
-    if resource["Type"] == "AWS::Serverless::Function" and "CodeUri" in props:
-        props["CodeUri"] = "s3://placeholder-bucket/code.zip"
-    if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
-        props["DefinitionUri"] = "s3://placeholder-bucket/definition.asl.json"
-
-result = transform(template, {}, NoManagedPolicies())
-with open(dst, "w", encoding="utf-8") as fh:
-    json.dump(result, fh, indent=1)
-types = sorted({r["Type"] for r in result["Resources"].values()})
-print(f"transformed: {len(result['Resources'])} resources ({', '.join(types)})")
-PY
+AWS_DEFAULT_REGION=us-east-1 "$SAM_VENV/bin/python" scripts/sam_transform.py "$TEMPLATE" "$transformed"
 "$CFN_LINT" "$transformed"
 echo "OK"
 

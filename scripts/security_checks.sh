@@ -48,35 +48,7 @@ step "checkov IAM checks on the SAM-transformed template (generated roles and po
 out_dir=$(mktemp -d)
 trap 'rm -rf "$out_dir"' EXIT
 transformed="$out_dir/template.transformed.json"
-AWS_DEFAULT_REGION=us-east-1 "$SAM_VENV/bin/python" - "$TEMPLATE" "$transformed" <<'PY'
-import json
-import sys
-
-from samcli.yamlhelper import yaml_parse
-from samtranslator.translator.transform import transform
-
-
-class NoManagedPolicies:
-    def load(self):
-        return {}
-
-
-src, dst = sys.argv[1], sys.argv[2]
-with open(src, encoding="utf-8") as fh:
-    template = yaml_parse(fh.read())
-template.get("Globals", {}).get("Function", {}).pop("CodeUri", None)
-for resource in template["Resources"].values():
-    props = resource.get("Properties", {})
-    if resource["Type"] == "AWS::Serverless::Function":
-        props["CodeUri"] = "s3://placeholder-bucket/code.zip"
-    if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
-        props["DefinitionUri"] = "s3://placeholder-bucket/definition.asl.json"
-result = transform(template, {}, NoManagedPolicies())
-with open(dst, "w", encoding="utf-8") as fh:
-    json.dump(result, fh, indent=1)
-roles = [name for name, r in result["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
-print(f"transformed: {len(roles)} IAM roles")
-PY
+AWS_DEFAULT_REGION=us-east-1 "$SAM_VENV/bin/python" scripts/sam_transform.py "$TEMPLATE" "$transformed"
 checkov --framework cloudformation -f "$transformed" --check "$IAM_CHECKS"
 echo "OK"
 

@@ -47,13 +47,19 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def parse_metadata(raw: bytes) -> BuildMetadata:
+def parse_json_object(raw: bytes, *, error: str, what: str) -> dict[str, Any]:
+    """A JSON object from request bytes, or a 400 with ``error`` naming ``what`` was wrong."""
     try:
         document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
-        raise RequestRejected(400, "invalid_metadata", "the 'metadata' part is not valid JSON") from exc
+        raise RequestRejected(400, error, f"{what} is not valid JSON") from exc
     if not isinstance(document, dict):
-        raise RequestRejected(400, "invalid_metadata", "the 'metadata' part must be a JSON object")
+        raise RequestRejected(400, error, f"{what} must be a JSON object")
+    return document
+
+
+def parse_metadata(raw: bytes) -> BuildMetadata:
+    document = parse_json_object(raw, error="invalid_metadata", what="the 'metadata' part")
     try:
         return BuildMetadata.model_validate(document)
     except ValidationError as exc:

@@ -8,7 +8,6 @@ never stored on the build record and never logged.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -23,6 +22,7 @@ from pixelbridge.usecases.ingest_push import (
     Accepted,
     RequestRejected,
     describe_validation_error,
+    parse_json_object,
     register_build,
 )
 
@@ -114,11 +114,8 @@ def metadata_from_event(event: BuildEvent) -> BuildMetadata:
 
 
 def parse_envelope(body: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
-        raise RequestRejected(400, "invalid_webhook", "the webhook body is not valid JSON") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("type"), str):
+    document = parse_json_object(body, error="invalid_webhook", what="the webhook body")
+    if not isinstance(document.get("type"), str):
         raise RequestRejected(400, "invalid_webhook", "the webhook body must be a JSON object with a 'type'")
     return document
 
