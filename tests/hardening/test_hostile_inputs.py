@@ -28,9 +28,8 @@ from local.buildpixel import encode_custom_deploy, sample_metadata
 from local.gateway import FakeLambdaContext, function_url_event
 from tests.hardening.conftest import Figures
 from tests.support.archives import Member, build_tar, build_targz, directory, file, gzip_bytes
-from tests.support.aws import MotoAccount, moto_account
+from tests.support.aws import MotoAccount, add_release_stub, moto_account
 
-ASL_STUB = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
 EXE = file("Windows/Game.exe", b"MZ" + b"\x00" * 64)
 TERMINAL = {"failed", "skipped", "rejected", "superseded", "live"}
 MiB = 1024 * 1024
@@ -42,18 +41,7 @@ def account() -> Iterator[MotoAccount]:
     # A 64 MiB expansion cap keeps the gzip-bomb case fast; every other limit is the template default.
     with pytest.MonkeyPatch.context() as monkeypatch, moto_account(monkeypatch) as moto:
         monkeypatch.setenv("CONVERT_MAX_TOTAL_BYTES", str(64 * MiB))
-        sfn = moto.client("stepfunctions")
-        role = moto.client("iam").create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        arn = sfn.create_state_machine(name="release", definition=json.dumps(ASL_STUB), roleArn=role)[
-            "stateMachineArn"
-        ]
-        monkeypatch.setenv("STATE_MACHINE_ARN", arn)
-        from pixelbridge import wiring
-        from pixelbridge.handlers import convert
-
-        wiring.reset()
-        convert.convert_once.cache_clear()
-        moto.names["ReleaseStateMachine"] = arn
+        add_release_stub(moto, monkeypatch)
         yield moto
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -14,27 +13,13 @@ from local.buildpixel import encode_custom_deploy, sample_metadata
 from local.gateway import FakeLambdaContext, function_url_event
 from local.sample_build import ue_like_targz
 from tests.support.archives import Member, build_targz, file
-from tests.support.aws import MotoAccount, moto_account
-
-ASL_STUB = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
+from tests.support.aws import MotoAccount, add_release_stub, moto_account
 
 
 @pytest.fixture
 def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoAccount]:
     with moto_account(monkeypatch) as moto:
-        sfn = moto.client("stepfunctions")
-        iam = moto.client("iam")
-        role = iam.create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        arn = sfn.create_state_machine(name="release", definition=json.dumps(ASL_STUB), roleArn=role)[
-            "stateMachineArn"
-        ]
-        monkeypatch.setenv("STATE_MACHINE_ARN", arn)
-        from pixelbridge import wiring
-        from pixelbridge.handlers import convert
-
-        wiring.reset()
-        convert.convert_once.cache_clear()
-        moto.names["ReleaseStateMachine"] = arn
+        add_release_stub(moto, monkeypatch)
         yield moto
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import boto3
 import pytest
@@ -16,6 +17,25 @@ from local.template import create_tables
 from pixelbridge.adapters.slots import SlotBook
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+T = TypeVar("T")
+
+
+def run_concurrently(call: Callable[[], T], *, times: int) -> list[T]:
+    """Run ``call`` on ``times`` threads at once; the results in completion order."""
+    results: list[T] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        result = call()
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 @pytest.fixture
@@ -26,20 +46,7 @@ def book() -> Iterator[SlotBook]:
 
 
 def test_concurrent_reservations_of_one_user_are_distinct_and_spaced(book: SlotBook) -> None:
-    slots: list[datetime] = []
-    lock = threading.Lock()
-
-    def reserve() -> None:
-        slot = book.reserve("user-1", T0, 120)
-        with lock:
-            slots.append(slot)
-
-    threads = [threading.Thread(target=reserve) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    ordered = sorted(slots)
+    ordered = sorted(run_concurrently(lambda: book.reserve("user-1", T0, 120), times=20))
     assert len(set(ordered)) == 20
     assert all(later - earlier == timedelta(seconds=120) for earlier, later in itertools.pairwise(ordered))
     assert ordered[0] == T0
@@ -70,17 +77,5 @@ def test_a_call_that_ends_late_moves_the_window(book: SlotBook) -> None:
 
 
 def test_concurrent_claims_let_exactly_one_through(book: SlotBook) -> None:
-    results: list[datetime | None] = []
-    lock = threading.Lock()
-
-    def claim() -> None:
-        outcome = book.claim_call("user-1", T0, 120)
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=claim) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(lambda: book.claim_call("user-1", T0, 120), times=10)
     assert results.count(None) == 1

@@ -72,3 +72,22 @@ def moto_account(
             yield MotoAccount(names=names, environment=environment, secrets=secrets)
         finally:
             wiring.reset()
+
+
+# A state machine that only succeeds: enough to see ConvertFunction start one release per build.
+RELEASE_STUB = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
+
+
+def add_release_stub(account: MotoAccount, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Create a stub ReleaseStateMachine, point the functions at it, and return its ARN."""
+    role = account.client("iam").create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    arn = account.client("stepfunctions").create_state_machine(
+        name="release", definition=json.dumps(RELEASE_STUB), roleArn=role
+    )["stateMachineArn"]
+    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
+    from pixelbridge.handlers import convert
+
+    wiring.reset()
+    convert.convert_once.cache_clear()
+    account.names["ReleaseStateMachine"] = arn
+    return str(arn)
