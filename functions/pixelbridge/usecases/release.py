@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pixelbridge.adapters.builds import BuildRecord, BuildRepository
 from pixelbridge.adapters.slots import SlotBook
@@ -25,6 +25,8 @@ from pixelbridge.domain.timeline import Clock, iso, parse_iso, utc_now
 from pixelbridge.usecases.redistribute import RedistributionRefused, Redistributor
 
 # Builds that no longer compete for a route: a failed newer build must not supersede a good older one.
+CallResult = TypeVar("CallResult")
+
 _NOT_COMPETING = {BuildStatus.FAILED, BuildStatus.SKIPPED, BuildStatus.REJECTED, BuildStatus.SUPERSEDED}
 MAX_TRANSIENT_ATTEMPTS = 8
 # A task sleeps at most this long to finish its slot; longer means the queue moved: take a new slot.
@@ -142,20 +144,17 @@ class ReleaseTasks:
             detail=f"upload-file to project {release['streampixelProjectId']}",
             allow_same=True,
         )
-        credentials = self._credentials(self._account(record))
-        self._wait_for_slot(credentials.user_id, slot_at)
-        try:
-            result = self._streampixel.upload_file(
+        result = self._call_in_slot(
+            record,
+            "upload-file",
+            slot_at,
+            lambda credentials: self._streampixel.upload_file(
                 credentials,
                 release["streampixelProjectId"],
                 record["zipUrl"],
                 auto_release=release.get("policy", "auto") == "auto",
-            )
-        except PixelBridgeError as error:
-            self._record_call_failure(record, "upload-file", error)
-            raise
-        finally:
-            self._slots.call_ended(credentials.user_id, self._clock())
+            ),
+        )
         fields: dict[str, Any] = {"uploadedAt": self._builds.now_iso()}
         if result.upload_id:
             fields["uploadId"] = result.upload_id
@@ -176,17 +175,14 @@ class ReleaseTasks:
         if not upload_id:
             raise StreampixelError(0, "no uploadId is known for this build; it cannot be distributed")
         release = record["release"]
-        credentials = self._credentials(self._account(record))
-        self._wait_for_slot(credentials.user_id, slot_at)
-        try:
-            result = self._streampixel.distribute_file(
+        result = self._call_in_slot(
+            record,
+            "distribute-file",
+            slot_at,
+            lambda credentials: self._streampixel.distribute_file(
                 credentials, release["streampixelProjectId"], upload_id
-            )
-        except PixelBridgeError as error:
-            self._record_call_failure(record, "distribute-file", error)
-            raise
-        finally:
-            self._slots.call_ended(credentials.user_id, self._clock())
+            ),
+        )
         requested = {"distributeRequestedAt": self._builds.now_iso()}
         moved = self._builds.transition(
             build_id,
@@ -307,6 +303,24 @@ class ReleaseTasks:
         )
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _call_in_slot(
+        self,
+        record: BuildRecord,
+        call: str,
+        slot_at: str | None,
+        request: Callable[[StreampixelCredentials], CallResult],
+    ) -> CallResult:
+        """Make one Streampixel write call inside the user's slot; record why it failed, if it did."""
+        credentials = self._credentials(self._account(record))
+        self._wait_for_slot(credentials.user_id, slot_at)
+        try:
+            return request(credentials)
+        except PixelBridgeError as error:
+            self._record_call_failure(record, call, error)
+            raise
+        finally:
+            self._slots.call_ended(credentials.user_id, self._clock())
+
     def _wait_for_slot(self, user_id: str, slot_at: str | None) -> None:
         """Sleep out the slot, then claim the user's call window before calling Streampixel.
 
