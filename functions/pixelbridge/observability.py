@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -11,6 +13,24 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 for _library in ("botocore", "boto3", "s3transfer", "urllib3"):
     logging.getLogger(_library).setLevel(logging.INFO)
 
-logger = Logger()
+
+def stack_log_level(env: Mapping[str, str] | None = None) -> str:
+    """The stack's LogLevel (POWERTOOLS_LOG_LEVEL), INFO when unset."""
+    return (os.environ if env is None else env).get("POWERTOOLS_LOG_LEVEL", "INFO").upper()
+
+
+def make_logger(env: Mapping[str, str] | None = None) -> Logger:
+    """A Powertools logger that filters at the stack's LogLevel.
+
+    Powertools prefers Lambda's AWS_LAMBDA_LOG_LEVEL, which the template keeps at INFO or below so that
+    Lambda never drops the EMF metric lines (they carry no level); the level is applied here instead.
+    """
+    made = Logger()
+    # Logger.setLevel would again prefer AWS_LAMBDA_LOG_LEVEL: set the standard logger it wraps.
+    logging.getLogger(made.name).setLevel(stack_log_level(env))
+    return made
+
+
+logger = make_logger()
 tracer = Tracer()
 metrics = Metrics()

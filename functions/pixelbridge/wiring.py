@@ -15,7 +15,7 @@ from pixelbridge.adapters.store import InboxStore
 from pixelbridge.adapters.streampixel import StreampixelClient, StreampixelCredentials
 from pixelbridge.adapters.streampixel_accounts import credentials_for
 from pixelbridge.adapters.workflow import Workflow
-from pixelbridge.domain.routes import Route, load_routes
+from pixelbridge.domain.routes import Route, load_routes_file, routes_path
 from pixelbridge.settings import get_settings
 
 
@@ -49,9 +49,9 @@ def secrets() -> SecretReader:
 @lru_cache(maxsize=1)
 def routes() -> list[Route]:
     settings = get_settings()
-    return load_routes(
-        settings.routes_json,
-        default_project_id=settings.default_streampixel_project_id,
+    return load_routes_file(
+        routes_path(settings.routes_file),
+        default_project_id=settings.default_streampixel_project_id_,
         default_policy=settings.default_release_policy,
     )
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -55,36 +58,95 @@ def _field_matches(pattern: str, value: str | None) -> bool:
 
 
 class RoutesConfigError(ValueError):
-    """The Routes parameter is not valid JSON or not a list of routes."""
+    """The routes file is not valid JSON, not a list of routes, or a route is invalid."""
 
 
 _ROUTE_LIST = TypeAdapter(list[Route])
+# Routes ship with the function package (functions/routes.json -> /var/task/routes.json), not in the
+# environment (4 KB per function) or a template parameter (4,096 bytes): 50 routes are ~9 KB.
+DEFAULT_ROUTES_FILE = "routes.json"
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_routes(routes_json: str, *, default_project_id: str, default_policy: ReleasePolicy) -> list[Route]:
-    """Routes from the template's ``Routes`` parameter, or the one default route when it is empty.
+def routes_path(routes_file: str) -> Path:
+    """``routes_file`` relative to the function package root (an absolute path is used as is)."""
+    return PACKAGE_ROOT / routes_file
+
+
+def load_routes_file(
+    path: Path, *, default_project_id: str | None, default_policy: ReleasePolicy
+) -> list[Route]:
+    """The routes in ``path``, or the one default route when the file does not exist."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RoutesConfigError(f"routes file {path.name} cannot be read ({type(exc).__name__})") from exc
+    return load_routes(text, default_project_id=default_project_id, default_policy=default_policy)
+
+
+def load_routes(
+    routes_json: str, *, default_project_id: str | None, default_policy: ReleasePolicy
+) -> list[Route]:
+    """Routes from JSON text, or the one default route when the text is empty.
 
     The default sends every BuildPixel project to one Streampixel project, which is what a studio
     with one game expects without writing any JSON.
     """
     if not routes_json.strip():
         if not default_project_id:
-            raise RoutesConfigError("no Routes configured and no default Streampixel project id")
+            raise RoutesConfigError("no routes file and no default Streampixel project id")
         return [
             Route.model_validate(
                 {"id": "default", "streampixelProjectId": default_project_id, "policy": default_policy}
             )
         ]
     try:
-        routes = _ROUTE_LIST.validate_python(json.loads(routes_json))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise RoutesConfigError(f"Routes parameter is invalid: {exc}") from exc
+        document = json.loads(routes_json)
+    except json.JSONDecodeError as exc:
+        raise RoutesConfigError(f"routes are not valid JSON: {exc}") from exc
+    if not isinstance(document, list):
+        raise RoutesConfigError("routes must be a JSON list of route objects")
+    try:
+        routes = _ROUTE_LIST.validate_python(document)
+    except ValidationError as exc:
+        raise RoutesConfigError(_describe_invalid_route(document, exc)) from exc
     ids = [route.id for route in routes]
-    if len(set(ids)) != len(ids):
-        raise RoutesConfigError("Routes parameter has duplicate route ids")
+    duplicates = sorted({route_id for route_id in ids if ids.count(route_id) > 1})
+    if duplicates:
+        raise RoutesConfigError(f"duplicate route ids: {', '.join(duplicates)}")
     if not routes:
-        raise RoutesConfigError("Routes parameter is an empty list")
+        raise RoutesConfigError("routes are an empty list")
     return routes
+
+
+def _describe_invalid_route(document: list[Any], error: ValidationError) -> str:
+    """``route 3 ("win-main"): platform: Extra inputs are not permitted`` for the first bad route."""
+    first = error.errors()[0]
+    index, *field = first["loc"]
+    raw = document[int(index)] if isinstance(index, int) and index < len(document) else None
+    name = f" ({str(raw.get('id'))[:64]!r})" if isinstance(raw, dict) and "id" in raw else ""
+    where = ".".join(str(part) for part in field) or "route"
+    return f"route {index}{name}: {where}: {first['msg']}"
+
+
+def check(argv: list[str] | None = None) -> int:
+    """``python -m pixelbridge.domain.routes check FILE``: validate a routes file before deploying."""
+    parser = argparse.ArgumentParser(prog="python -m pixelbridge.domain.routes")
+    parser.add_argument("command", choices=["check"])
+    parser.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    if not args.file.is_file():
+        print(f"{args.file}: no such file", file=sys.stderr)
+        return 1
+    try:
+        routes = load_routes_file(args.file, default_project_id=None, default_policy="auto")
+    except RoutesConfigError as error:
+        print(f"{args.file}: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: {len(routes)} routes OK")
+    return 0
 
 
 @dataclass(frozen=True)
@@ -113,3 +175,7 @@ def decide_route(metadata: BuildMetadata, routes: list[Route]) -> RouteDecision:
         f"no route matches project {metadata.project_id!r}, branch {metadata.branch!r}, "
         f"build type {metadata.build_type!r}",
     )
+
+
+if __name__ == "__main__":
+    sys.exit(check())
