@@ -63,7 +63,9 @@ bench: $(STAMP)
 events: $(STAMP)
 	$(BIN)/python scripts/make_events.py
 
-build:
+build: $(STAMP)
+	$(BIN)/python scripts/deploy_readiness.py
+	test ! -f functions/routes.json || (cd functions && ../$(BIN)/python -m pixelbridge.domain.routes check routes.json)
 	PYENV_VERSION=3.13.0:3.12.1:3.11.7 sam build
 
 clean:

@@ -14,10 +14,13 @@ turned into their long form ({"Ref": ...}, {"Fn::Sub": ...}) by the loader below
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import os
 import re
 import secrets
 import string
+import tempfile
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +37,7 @@ PSEUDO_PARAMETERS: dict[str, str] = {
     "AWS::AccountId": "123456789012",
     "AWS::Partition": "aws",
     "AWS::StackName": "pixelbridge",
+    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/pixelbridge/6f1c9a40-3b9e-11ef-9f5e-0a1b2c3d4e5f",
     "AWS::URLSuffix": "amazonaws.com",
 }
 
@@ -256,6 +260,12 @@ class _Resolver:
         if key == "Fn::Select":
             index, items = arg
             return self.resolve(items)[int(self.resolve(index))]
+        if key == "Fn::Split":
+            separator, text = arg
+            return _to_str(self.resolve(text)).split(separator)
+        if key == "Fn::FindInMap":
+            mapping, top, second = (_to_str(self.resolve(a)) for a in arg)
+            return self.template["Mappings"][mapping][top][second]
         if key == "Fn::Sub":
             return self.sub(arg)
         return {key: self.resolve(arg)}
@@ -300,6 +310,8 @@ def function_environment(
     strict=False drops variables that reference resources missing from `names` instead of raising.
     """
     env_spec = function_properties(logical_id).get("Environment", {}).get("Variables", {})
+    parameters = dict(parameters or {})
+    routes_json = parameters.pop(LOCAL_ROUTES_PARAMETER, None)
     resolver = _Resolver(names, parameters)
     env: dict[str, str] = {}
     for key, value in env_spec.items():
@@ -312,7 +324,27 @@ def function_environment(
         if resolved is _NO_VALUE:
             continue
         env[key] = _to_str(resolved)
+    if routes_json and ROUTES_DEFAULT_VARIABLE in env_spec:
+        env["ROUTES_FILE"] = str(local_routes_file(routes_json))
     return env
+
+
+# Routes ship in the function package (functions/routes.json). Locally, a "Routes" entry in
+# `parameters` stands in for that file: its JSON is written to a file given to the function that
+# reads routes (the one whose template environment carries the routes' defaults) as ROUTES_FILE.
+LOCAL_ROUTES_PARAMETER = "Routes"
+ROUTES_DEFAULT_VARIABLE = "DEFAULT_RELEASE_POLICY"
+
+
+def local_routes_file(routes_json: str) -> Path:
+    """A file holding ``routes_json`` (named by its content, so equal routes share one file)."""
+    digest = hashlib.sha256(routes_json.encode("utf-8")).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"pixelbridge-routes-{digest}.json"
+    if not path.is_file():
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(routes_json, encoding="utf-8")
+        partial.replace(path)
+    return path
 
 
 def state_machine_definition(

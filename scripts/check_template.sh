@@ -5,6 +5,8 @@
 #   3. SAM transform (aws-sam-translator) + cfn-lint on the transformed CloudFormation JSON.
 #      Step 3 is the only one that sees the real resource graph, e.g. E3004 circular dependencies
 #      (an S3 event + a policy on the same bucket), generated roles/permissions, Function URLs.
+#   4. scripts/deploy_readiness.py: limits and IAM that CloudFormation/the services enforce at deploy time.
+#   5. routes files: routes.example.json and, when present, functions/routes.json.
 #
 # SAM CLI pins conflict with moto, so it lives in its own venv (.venv-sam), created on demand.
 # Env: PYTHON (interpreter for .venv-sam, default python3), SAM_VENV (default .venv-sam),
@@ -13,6 +15,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 TEMPLATE=template.yaml
+DEV_PYTHON=${DEV_PYTHON:-.venv/bin/python}
 SAM_VENV=${SAM_VENV:-.venv-sam}
 PYTHON=${PYTHON:-python3}
 
@@ -50,5 +53,15 @@ transformed="$out_dir/template.transformed.json"
 AWS_DEFAULT_REGION=us-east-1 "$SAM_VENV/bin/python" scripts/sam_transform.py "$TEMPLATE" "$transformed"
 "$CFN_LINT" "$transformed"
 echo "OK"
+
+step "deploy readiness (what CloudFormation and the services would refuse that cfn-lint does not see)"
+"$DEV_PYTHON" scripts/deploy_readiness.py "$TEMPLATE"
+
+step "routes files (shipped in the function package: functions/routes.json)"
+for routes in routes.example.json functions/routes.json; do
+  if [[ -f "$routes" ]]; then
+    (cd functions && "../$DEV_PYTHON" -m pixelbridge.domain.routes check "../$routes")
+  fi
+done
 
 step "template checks passed"

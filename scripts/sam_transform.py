@@ -1,40 +1,58 @@
 """Transform template.yaml with the SAM translator into plain CloudFormation JSON (offline).
 
-Usage (with the SAM CLI's venv, which has samcli and samtranslator):
-    AWS_DEFAULT_REGION=us-east-1 .venv-sam/bin/python scripts/sam_transform.py template.yaml out.json
+Usage (any venv with aws-sam-translator: .venv, or the SAM CLI's .venv-sam):
+    AWS_DEFAULT_REGION=us-east-1 .venv/bin/python scripts/sam_transform.py template.yaml out.json
 
 Only the transformed template shows the real resource graph (generated roles, permissions,
-Function URLs), which is what cfn-lint's E3004 cycle check and checkov's IAM checks need.
+Function URLs), which is what cfn-lint's E3004 cycle check, checkov's IAM checks and
+scripts/deploy_readiness.py need.
 """
 
-import json
-import sys
+from __future__ import annotations
 
-from samcli.yamlhelper import yaml_parse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
 from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+PLACEHOLDER_CODE = "s3://placeholder-bucket/code.zip"
 
 
 class NoManagedPolicies:
     """The template uses SAM policy templates and ARNs only, so no IAM lookup is needed."""
 
-    def load(self):
+    def load(self) -> dict[str, str]:
         return {}
 
 
-def main(src, dst):
-    with open(src, encoding="utf-8") as fh:
-        template = yaml_parse(fh.read())
+def transform_template(template: dict[str, Any]) -> dict[str, Any]:
+    """The CloudFormation the SAM transform makes of ``template`` (a parsed template.yaml)."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     # The translator only accepts S3 locations for code and definitions (what `sam package` produces).
     globals_fn = template.get("Globals", {}).get("Function", {})
     if "CodeUri" in globals_fn:
-        globals_fn["CodeUri"] = "s3://placeholder-bucket/code.zip"
+        globals_fn["CodeUri"] = PLACEHOLDER_CODE
     for resource in template["Resources"].values():
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Function" and "CodeUri" in props:
-            props["CodeUri"] = "s3://placeholder-bucket/code.zip"
+            props["CodeUri"] = PLACEHOLDER_CODE
         if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
             props["DefinitionUri"] = "s3://placeholder-bucket/definition.asl.json"
-    result = transform(template, {}, NoManagedPolicies())
+    result: dict[str, Any] = transform(template, {}, NoManagedPolicies())
+    return result
+
+
+def parse_template(path: Path | str) -> dict[str, Any]:
+    parsed: dict[str, Any] = yaml_parse(Path(path).read_text(encoding="utf-8"))
+    return parsed
+
+
+def main(src: str, dst: str) -> None:
+    result = transform_template(parse_template(src))
     with open(dst, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=1)
     roles = sum(1 for r in result["Resources"].values() if r["Type"] == "AWS::IAM::Role")

@@ -21,6 +21,7 @@ from pixelbridge import wiring
 from pixelbridge.adapters.convert_starter import LambdaConvertStarter
 from pixelbridge.adapters.fetch_starter import LambdaFetchStarter
 from pixelbridge.adapters.secrets import MissingSecretValue, buildpixel_upload_authorization
+from pixelbridge.domain.routes import RoutesConfigError
 from pixelbridge.domain.secrets import secrets_equal
 from pixelbridge.domain.signatures import SIGNATURE_HEADER
 from pixelbridge.observability import logger, metrics, tracer
@@ -88,6 +89,12 @@ def handle_rejected(error: RequestRejected) -> Response[Any]:
 def handle_unconfigured(error: MissingSecretValue) -> Response[Any]:
     logger.error("PixelBridge is not configured", extra={"problem": str(error)})
     return error_response(503, "not_configured", "PixelBridge is not configured yet (a secret is not filled)")
+
+
+@app.exception_handler(RoutesConfigError)
+def handle_invalid_routes(error: RoutesConfigError) -> Response[Any]:
+    logger.error("routes file is invalid", extra={"problem": str(error)})
+    return error_response(503, "routes_invalid", f"the deployed routes file is invalid: {error}")
 
 
 @app.not_found
