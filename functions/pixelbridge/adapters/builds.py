@@ -19,6 +19,7 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from pixelbridge.adapters.item_size import ensure_fits
 from pixelbridge.domain.statuses import BuildStatus, allowed_sources, is_terminal
 from pixelbridge.domain.timeline import Clock, iso, timeline_entry, utc_now
 
@@ -115,6 +116,7 @@ class BuildRepository:
         }
         if not is_terminal(record["status"]):
             item[OPEN_ATTRIBUTE] = OPEN_VALUE
+        ensure_fits(item, what=f"build {record.get('buildId')}")
         try:
             self._table.put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(buildId)")
         except ClientError as error:
@@ -401,6 +403,8 @@ class BuildRepository:
             assignments.append("#timeline = list_append(if_not_exists(#timeline, :empty), :entry)")
         removals = [f"#rm{i}" for i in range(len(remove or []))]
         names.update({f"#rm{i}": name for i, name in enumerate(remove or [])})
+        # What this write adds; the guard on the whole item is on create (updates append small facts).
+        ensure_fits({**fields, "timeline": values.get(":entry", [])}, what=f"update of build {build_id}")
         full_condition = "attribute_exists(buildId)" + (f" AND {condition}" if condition else "")
         if "#status" not in full_condition:
             names.pop("#status")

@@ -21,6 +21,7 @@ from pixelbridge import wiring
 from pixelbridge.adapters.convert_starter import LambdaConvertStarter
 from pixelbridge.adapters.fetch_starter import LambdaFetchStarter
 from pixelbridge.adapters.secrets import MissingSecretValue, buildpixel_upload_authorization
+from pixelbridge.adapters.workflow import ExecutionNameConflict
 from pixelbridge.domain.routes import RoutesConfigError
 from pixelbridge.domain.secrets import secrets_equal
 from pixelbridge.domain.signatures import SIGNATURE_HEADER
@@ -89,6 +90,12 @@ def handle_rejected(error: RequestRejected) -> Response[Any]:
 def handle_unconfigured(error: MissingSecretValue) -> Response[Any]:
     logger.error("PixelBridge is not configured", extra={"problem": str(error)})
     return error_response(503, "not_configured", "PixelBridge is not configured yet (a secret is not filled)")
+
+
+@app.exception_handler(ExecutionNameConflict)
+def handle_execution_conflict(error: ExecutionNameConflict) -> Response[Any]:
+    logger.warning("release execution name conflict", extra={"problem": str(error)})
+    return error_response(409, "conflict", "a different release of this build was already started")
 
 
 @app.exception_handler(RoutesConfigError)

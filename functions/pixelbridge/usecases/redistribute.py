@@ -65,7 +65,7 @@ def live_history(records: Iterable[BuildRecord]) -> list[BuildRecord]:
 def execution_name(build_id: str, kind: str, moment: str) -> str:
     """``<buildId>-<kind>-<timestamp>``: Step Functions names allow [A-Za-z0-9-_] only."""
     stamp = "".join(ch for ch in moment if ch.isalnum())
-    return f"{build_id}-{kind}-{stamp}"[:80]
+    return f"{build_id}-{kind}-{stamp}"  # the workflow adapter bounds it to 80 characters, uniquely
 
 
 class Redistributor:
