@@ -194,7 +194,7 @@ FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
         {"builds_table", "artifact_bucket", "handoff_bucket", "idempotency_table", "state_machine_arn"}
     ),
     "pixelbridge.handlers.release.handler": frozenset(
-        {"builds_table", "slots_table", "handoff_bucket", "streampixel_secret_arn", "state_machine_arn"}
+        {"builds_table", "slots_table", "streampixel_secret_arn", "state_machine_arn"}
     ),
     "pixelbridge.handlers.streampixel_webhook.handler": frozenset(
         {"builds_table", "handoff_bucket", "streampixel_webhook_secret_arn", "state_machine_arn"}

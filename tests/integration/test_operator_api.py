@@ -39,6 +39,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoAccount]:
         definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
         arn = sfn.create_state_machine(name="release", definition=definition, roleArn=role)["stateMachineArn"]
         monkeypatch.setenv("STATE_MACHINE_ARN", arn)
+        moto.environment["STATE_MACHINE_ARN"] = arn
         from pixelbridge import wiring
         from pixelbridge.handlers import ingest
 

@@ -13,7 +13,14 @@ import pytest
 from moto import mock_aws
 
 from local.dynamodb_atomicity import atomic_dynamodb_writes
-from local.template import create_buckets, create_secrets, create_tables, function_environment
+from local.template import (
+    create_buckets,
+    create_secrets,
+    create_tables,
+    function_environment,
+    resolve,
+    resource_properties,
+)
 from pixelbridge import wiring
 
 FUNCTIONS = ("IngestFunction", "ConvertFunction", "ReleaseFunction", "StreampixelWebhookFunction")
@@ -56,6 +63,20 @@ def moto_account(
         arns = create_secrets(sm, secret_values)
         names.update(arns)
         names.update(extra_names or {})
+        # Functions the harness does not create still need names: settings no longer default them to "".
+        for logical_id in ("FetchFunction", "ConvertFunction"):
+            names.setdefault(logical_id, f"pixelbridge-test-{logical_id}")
+        # A stub release state machine under the template's own name, so that every function's
+        # STATE_MACHINE_ARN (a !Ref, or ReleaseFunction's ARN built from that name) points at it.
+        if "ReleaseStateMachine" not in names:
+            stub_name = resolve(resource_properties("ReleaseStateMachine")["Name"], names)
+            names["ReleaseStateMachine"] = boto3.client(
+                "stepfunctions", region_name="us-east-1"
+            ).create_state_machine(
+                name=stub_name,
+                definition=json.dumps(RELEASE_STUB),
+                roleArn="arn:aws:iam::123456789012:role/release",
+            )["stateMachineArn"]
         secrets = {
             logical: json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
             for logical, arn in arns.items()

@@ -25,10 +25,11 @@ from local.template import (
     load_template,
     parameter_defaults,
     resource_properties,
+    resolve,
     resources,
     state_machine_definition,
 )
-from pixelbridge.settings import Settings
+from pixelbridge.settings import FUNCTION_SETTINGS, Settings
 
 T = load_template()
 RES = T["Resources"]
@@ -114,6 +115,7 @@ FAKE_NAMES = {
     "NotificationTopic": "arn:aws:sns:us-east-1:123456789012:pixelbridge-notifications",
     "ConvertFunction": "pixelbridge-convert",
     "HandoffDistribution.DomainName": "d111111abcdef8.cloudfront.net",
+    "StreampixelProjectId": "67944b8a3f323be4b89a2272",  # a parameter without a default
 }
 
 
@@ -249,7 +251,8 @@ def test_state_machine() -> None:
     assert props["Type"] == "STANDARD"
     assert props["DefinitionUri"] == "statemachine/release.asl.json"
     assert props["DefinitionSubstitutions"] == {
-        "ReleaseFunctionArn": {"Fn::GetAtt": ["ReleaseFunction", "Arn"]}
+        "ReleaseFunctionArn": {"Fn::GetAtt": ["ReleaseFunction", "Arn"]},
+        "Partition": {"Ref": "AWS::Partition"},
     }
     assert {"LambdaInvokePolicy": {"FunctionName": {"Ref": "ReleaseFunction"}}} in props["Policies"]
     assert props["Logging"]["Level"] == "ALL"
@@ -266,13 +269,24 @@ def test_state_machine() -> None:
     assert "${" not in json.dumps(definition)
 
 
-def test_state_machine_arn_only_where_needed_and_never_on_release_function() -> None:
+def test_state_machine_arn_only_where_needed_and_built_by_name_on_release_function() -> None:
     for logical_id in ("IngestFunction", "ConvertFunction", "StreampixelWebhookFunction"):
         env = RES[logical_id]["Properties"]["Environment"]["Variables"]
         assert env["STATE_MACHINE_ARN"] == {"Ref": "ReleaseStateMachine"}, logical_id
     assert "STATE_MACHINE_ARN" not in T["Globals"]["Function"]["Environment"]["Variables"]
-    # The state machine references ReleaseFunction; a reference back would be a cycle.
+    # The state machine references ReleaseFunction; a reference back would be a cycle. Its ARN is
+    # built from the state machine's fixed name, and must be the ARN that name gives.
     assert "ReleaseStateMachine" not in refs(RES["ReleaseFunction"])
+    name = resolve(resource_properties("ReleaseStateMachine")["Name"], {})
+    expected = f"arn:aws:states:us-east-1:123456789012:stateMachine:{name}"
+    assert function_environment("ReleaseFunction", FAKE_NAMES)["STATE_MACHINE_ARN"] == expected
+    granted = {
+        action: resolve(statement["Resource"], FAKE_NAMES)
+        for statement in policy_statements("ReleaseFunction")
+        for action in as_list(statement["Action"])
+    }
+    assert granted["states:StartExecution"] == expected  # never-dark redistribution
+    assert granted["states:SendTaskSuccess"] == expected
     assert "FETCH_FUNCTION_NAME" in function_environment("IngestFunction", FAKE_NAMES)
 
 
@@ -416,31 +430,37 @@ def test_env_var_names_are_settings_fields() -> None:
     assert not unknown, f"template sets env vars that Settings does not read: {sorted(unknown)}"
 
 
-def test_required_settings_are_set_by_globals() -> None:
-    required = {f.alias or n for n, f in Settings.model_fields.items() if f.is_required()}
-    assert required <= set(T["Globals"]["Function"]["Environment"]["Variables"])
-
-
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
-def test_template_environment_validates_as_settings(logical_id: str) -> None:
+def test_template_environment_validates_as_that_functions_settings(logical_id: str) -> None:
+    """Each function's template environment gives it every name/ARN it declares it needs."""
+    handler = FUNCTIONS[logical_id]
     env = function_environment(logical_id, FAKE_NAMES)
-    settings = Settings.from_env(env)
-    assert settings.builds_table == "builds"
-    assert settings.artifact_bucket == "artifacts"
+    settings = Settings.from_env({**env, "_HANDLER": handler})
+    assert FUNCTION_SETTINGS[handler]
+    for name in FUNCTION_SETTINGS[handler]:
+        assert getattr(settings, name), f"{logical_id}: {name}"
     assert settings.slot_seconds == 120
-    assert settings.default_release_policy == "auto"
-    assert settings.default_streampixel_project_id == "REPLACE_WITH_STREAMPIXEL_PROJECT_ID"
     assert settings.max_push_bytes == 4_718_592
-    assert settings.buildpixel_secret_arn == FAKE_NAMES["BuildPixelSecret"]
     assert env["POWERTOOLS_SERVICE_NAME"] == "pixelbridge"
     assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
+
+
+def test_routes_and_their_defaults_reach_only_the_function_that_routes() -> None:
+    for logical_id in FUNCTIONS:
+        env = function_environment(logical_id, FAKE_NAMES)
+        assert "ROUTES_JSON" not in env, logical_id
+        routes_here = "DEFAULT_STREAMPIXEL_PROJECT_ID" in env
+        assert routes_here == (logical_id == "IngestFunction"), logical_id
+    settings = Settings.from_env(function_environment("IngestFunction", FAKE_NAMES))
+    assert settings.default_streampixel_project_id == FAKE_NAMES["StreampixelProjectId"]
+    assert settings.default_release_policy == "auto"
 
 
 def test_parameter_choices_are_accepted_by_settings() -> None:
     params = T["Parameters"]
     for parameter, env_name in (("ReleasePolicy", "DEFAULT_RELEASE_POLICY"), ("HandoffMode", "HANDOFF_MODE")):
         for choice in params[parameter]["AllowedValues"]:
-            env = function_environment("ConvertFunction", FAKE_NAMES, parameters={parameter: choice})
+            env = function_environment("IngestFunction", FAKE_NAMES, parameters={parameter: choice})
             assert env[env_name] == choice
             Settings.from_env(env)
     for name, spec in params.items():
@@ -448,7 +468,8 @@ def test_parameter_choices_are_accepted_by_settings() -> None:
     defaults = parameter_defaults()
     assert defaults["SlotSeconds"] == "120" and params["SlotSeconds"]["MinValue"] == 0
     assert defaults["ConvertMaxTotalBytes"] == "25769803776"
-    assert defaults["Routes"] == ""
+    assert "Routes" not in params  # routes ship in the package: a parameter value caps at 4,096 bytes
+    assert "StreampixelProjectId" not in defaults  # no placeholder that deploys a stack that cannot upload
 
 
 def test_secrets_are_passed_as_arns_only() -> None:
@@ -546,18 +567,17 @@ def test_secret_read_grants() -> None:
 
 
 def test_task_token_callbacks_are_scoped_to_the_release_state_machine() -> None:
-    name = resource_properties("ReleaseStateMachine")["Name"]
-    assert name == {"Fn::Sub": "${AWS::StackName}-release"}
+    name = resolve(resource_properties("ReleaseStateMachine")["Name"], {})
+    assert name == "PixelBridgeRelease-6f1c9a40-3b9e-11ef-9f5e-0a1b2c3d4e5f"  # the stack id's UUID
     for logical_id in ("ReleaseFunction", "StreampixelWebhookFunction"):
         (stmt,) = [
             s for s in policy_statements(logical_id) if "states:SendTaskSuccess" in as_list(s["Action"])
         ]
         assert set(as_list(stmt["Action"])) == {"states:SendTaskSuccess", "states:SendTaskFailure"}
         resource = stmt["Resource"]
-        assert resource == {"Ref": "ReleaseStateMachine"} or resource == {
-            "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:"
-            "${AWS::StackName}-release"
-        }, logical_id
+        assert resource == {"Ref": "ReleaseStateMachine"} or resolve(resource, {}) == (
+            f"arn:aws:states:us-east-1:123456789012:stateMachine:{name}"
+        ), logical_id
 
 
 # ------------------------------------------------------------------- moto fixtures from the template
