@@ -37,7 +37,8 @@ PSEUDO_PARAMETERS: dict[str, str] = {
     "AWS::AccountId": "123456789012",
     "AWS::Partition": "aws",
     "AWS::StackName": "pixelbridge",
-    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/pixelbridge/6f1c9a40-3b9e-11ef-9f5e-0a1b2c3d4e5f",
+    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/pixelbridge/"
+    "6f1c9a40-3b9e-11ef-9f5e-0a1b2c3d4e5f",
     "AWS::URLSuffix": "amazonaws.com",
 }
 

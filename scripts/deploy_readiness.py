@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sam_transform import parse_template, transform_template  # noqa: E402
+from sam_transform import parse_template, transform_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -227,7 +227,7 @@ def check_state_machine_logging(template: dict[str, Any], asl: str) -> list[str]
         missing = sorted(LOG_DELIVERY_ACTIONS - granted)
         if missing:
             findings.append(
-                f"{logical_id}: logs to CloudWatch but its role lacks {', '.join(missing)} on \"*\""
+                f'{logical_id}: logs to CloudWatch but its role lacks {", ".join(missing)} on "*"'
             )
     return findings
 
@@ -370,7 +370,9 @@ def main(argv: list[str]) -> int:
     for finding in findings:
         print(f"NOT DEPLOYABLE: {finding}")
     sizes = environment_sizes(transformed)
-    print(f"largest worst-case environment: {max(sizes.values())} bytes ({max(sizes, key=sizes.__getitem__)})")
+    print(
+        f"largest worst-case environment: {max(sizes.values())} bytes ({max(sizes, key=sizes.__getitem__)})"
+    )
     print(f"{len(CHECKS)} deploy-readiness checks, {len(findings)} findings")
     return 1 if findings else 0
 

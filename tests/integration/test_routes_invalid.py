@@ -19,7 +19,9 @@ BAD_ROUTES = json.dumps(
 )
 
 
-def test_push_webhook_and_operator_api_answer_503_naming_the_bad_route(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_push_webhook_and_operator_api_answer_503_naming_the_bad_route(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with moto_account(monkeypatch, parameters={"Routes": BAD_ROUTES}) as account:
         answers = [
             push(account, sample_metadata("b-routes")),

@@ -88,7 +88,9 @@ def test_hard_coded_partition_is_found_in_template_and_asl(broken: Template, asl
     broken["Resources"]["IngestFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"][
         "Statement"
     ].append(statement)
-    found = findings(broken, asl.replace("arn:${Partition}:states", "arn:aws:states"), readiness.check_partition)
+    found = findings(
+        broken, asl.replace("arn:${Partition}:states", "arn:aws:states"), readiness.check_partition
+    )
     assert found == [
         "template hard-codes the aws partition: arn:aws:s3... (use ${AWS::Partition})",
         "state machine definition hard-codes the aws partition: arn:aws:states...",
@@ -123,7 +125,9 @@ def test_names_too_long_for_the_longest_stack_name_are_found(
 
 def test_names_we_set_are_within_limits(transformed: Template) -> None:
     lengths = readiness.name_lengths(transformed)
-    assert {"HandoffOriginAccessControl", "ReleaseStateMachine", "ReleaseStateMachineLogGroup"} <= set(lengths)
+    assert {"HandoffOriginAccessControl", "ReleaseStateMachine", "ReleaseStateMachineLogGroup"} <= set(
+        lengths
+    )
     assert all(length <= limit for length, limit in lengths.values()), lengths
 
 

@@ -41,11 +41,16 @@ def test_the_example_has_50_routes_that_no_parameter_or_environment_could_hold()
 @pytest.mark.parametrize(
     ("routes", "message"),
     [
-        ('[{"id":"ok","streampixelProjectId":"x"},{"id":"win","streampixelProjectId":"y","platform":"Win64"}]',
-         "route 1 ('win'): platform: Extra inputs are not permitted"),
+        (
+            '[{"id":"ok","streampixelProjectId":"x"},{"id":"win","streampixelProjectId":"y","platform":"Win64"}]',
+            "route 1 ('win'): platform: Extra inputs are not permitted",
+        ),
         ('[{"id":"a","streampixelProjectId":"x","policy":"yolo"}]', "route 0 ('a'): policy:"),
         ('[{"id":"a"}]', "route 0 ('a'): streampixelProjectId: Field required"),
-        ('[{"id":"a","streampixelProjectId":"x"},{"id":"a","streampixelProjectId":"y"}]', "duplicate route ids: a"),
+        (
+            '[{"id":"a","streampixelProjectId":"x"},{"id":"a","streampixelProjectId":"y"}]',
+            "duplicate route ids: a",
+        ),
         ('{"id":"a"}', "routes must be a JSON list"),
         ("not json", "routes are not valid JSON"),
     ],

@@ -43,7 +43,9 @@ def test_an_empty_value_is_refused_not_taken_as_configured() -> None:
 
 def test_names_arns_tables_and_buckets_have_no_empty_defaults() -> None:
     suffixes = ("_ARN", "_TABLE", "_BUCKET", "_FUNCTION_NAME", "_PROJECT_ID")
-    resource_fields = {name: f for name, f in Settings.model_fields.items() if str(f.alias).endswith(suffixes)}
+    resource_fields = {
+        name: f for name, f in Settings.model_fields.items() if str(f.alias).endswith(suffixes)
+    }
     assert len(resource_fields) == 14
     for name, field in resource_fields.items():
         assert field.default is None, name
@@ -57,5 +59,5 @@ def test_a_setting_the_function_lacks_raises_when_read() -> None:
 
 
 def test_an_unknown_handler_is_refused() -> None:
-    with pytest.raises(ValidationError, match="no settings are declared for handler pixelbridge.handlers.x"):
+    with pytest.raises(ValidationError, match=r"no settings are declared for handler pixelbridge\.handlers\.x"):
         Settings.from_env({"_HANDLER": "pixelbridge.handlers.x.handler"})

@@ -24,8 +24,8 @@ from local.template import (
     function_properties,
     load_template,
     parameter_defaults,
-    resource_properties,
     resolve,
+    resource_properties,
     resources,
     state_machine_definition,
 )

@@ -25,7 +25,7 @@ class FakeStepFunctions:
     def __init__(self) -> None:
         self.executions: dict[str, str] = {}
 
-    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, str]:  # noqa: N803, A002
+    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
         assert stateMachineArn == ARN
         if name in self.executions:
             error = {"Error": {"Code": "ExecutionAlreadyExists", "Message": name}}
@@ -33,7 +33,7 @@ class FakeStepFunctions:
         self.executions[name] = input
         return {"executionArn": f"{ARN}:{name}"}
 
-    def describe_execution(self, *, executionArn: str) -> dict[str, Any]:  # noqa: N803
+    def describe_execution(self, *, executionArn: str) -> dict[str, Any]:
         name = executionArn.rsplit(":", 1)[1]
         assert executionArn == ARN.replace(":stateMachine:", ":execution:") + f":{name}"
         return {"status": "RUNNING", "input": self.executions[name]}
