@@ -59,5 +59,6 @@ def test_a_setting_the_function_lacks_raises_when_read() -> None:
 
 
 def test_an_unknown_handler_is_refused() -> None:
-    with pytest.raises(ValidationError, match=r"no settings are declared for handler pixelbridge\.handlers\.x"):
+    unknown = r"no settings are declared for handler pixelbridge\.handlers\.x"
+    with pytest.raises(ValidationError, match=unknown):
         Settings.from_env({"_HANDLER": "pixelbridge.handlers.x.handler"})

@@ -70,7 +70,7 @@ def test_streampixel_calls_wait_for_a_slot_and_retry_through_a_new_one(call: str
 @pytest.mark.parametrize("name", ["WaitForApproval", "WaitForDistribution", "WaitForLive"])
 def test_waits_for_streampixel_use_task_tokens_with_a_timeout(name: str) -> None:
     state = STATES[name]
-    assert state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert state["Resource"] == "arn:${Partition}:states:::lambda:invoke.waitForTaskToken"
     assert state["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
     assert "TimeoutSecondsPath" in state
     assert any(c["ErrorEquals"] == ["Rejected"] and c["Next"] == "RecordRejected" for c in state["Catch"])
@@ -82,8 +82,8 @@ def test_policy_routing_after_approval() -> None:
     assert STATES["AfterApproval"]["Default"] == "RecordLive"
 
 
-def test_only_the_release_function_is_substituted() -> None:
+def test_only_the_release_function_and_partition_are_substituted() -> None:
     text = json.dumps(ASL)
     import re
 
-    assert set(re.findall(r"\$\{(\w+)\}", text)) == {"ReleaseFunctionArn"}
+    assert set(re.findall(r"\$\{(\w+)\}", text)) == {"ReleaseFunctionArn", "Partition"}
