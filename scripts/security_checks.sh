@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Security checks (run by `make test`, after template-check):
-#   1. checkov on template.yaml: every finding must be fixed or skipped inline in template.yaml
-#      (`Metadata: checkov: skip:` with a comment saying why it is accepted).
+#   1. checkov on template.yaml: every finding must be fixed or accepted with its reason, in
+#      .checkov.yaml (a check accepted for every resource) or inline in template.yaml
+#      (`Metadata: checkov: skip:`, a finding accepted for one resource). A broken copy of the
+#      template (an unencrypted SNS topic) must still fail: the accepted list hides nothing else.
 #   2. checkov's IAM checks on the SAM-transformed template, i.e. on the roles and policies SAM
 #      generates (DynamoDBCrudPolicy, SecretsManager policy templates, Function URL permissions):
 #      no "*" actions, no credentials exposure / data exfiltration / privilege escalation, no
@@ -36,17 +38,27 @@ if [[ ! -x "$CHECKOV_VENV/bin/checkov" ]]; then
 fi
 checkov() { "$CHECKOV_VENV/bin/checkov" --skip-download --quiet --compact "$@"; }
 
-step "checkov $TEMPLATE (accepted findings are skipped inline, with a reason)"
-checkov --framework cloudformation -f "$TEMPLATE"
+step "checkov $TEMPLATE (accepted findings: .checkov.yaml and inline, each with a reason)"
+checkov --config-file .checkov.yaml --framework cloudformation -f "$TEMPLATE"
 echo "OK"
+
+step "checkov still fails on a finding nobody accepted (a broken copy of $TEMPLATE)"
+out_dir=$(mktemp -d)
+trap 'rm -rf "$out_dir"' EXIT
+sed 's/^Resources:$/Resources:\n  UnreviewedTopic:\n    Type: AWS::SNS::Topic/' "$TEMPLATE" >"$out_dir/broken.yaml"
+if checkov --config-file .checkov.yaml --framework cloudformation -f "$out_dir/broken.yaml" >"$out_dir/broken.log" 2>&1; then
+  cat "$out_dir/broken.log" >&2
+  echo "checkov passed a template with an unencrypted SNS topic: the accepted findings hide too much" >&2
+  exit 1
+fi
+grep -q "CKV_AWS_26" "$out_dir/broken.log"
+echo "OK (CKV_AWS_26 found)"
 
 if [[ ! -x "$SAM_VENV/bin/python" ]]; then
   echo "$SAM_VENV missing: run scripts/check_template.sh first (it creates it)" >&2
   exit 1
 fi
 step "checkov IAM checks on the SAM-transformed template (generated roles and policies)"
-out_dir=$(mktemp -d)
-trap 'rm -rf "$out_dir"' EXIT
 transformed="$out_dir/template.transformed.json"
 AWS_DEFAULT_REGION=us-east-1 "$SAM_VENV/bin/python" scripts/sam_transform.py "$TEMPLATE" "$transformed"
 checkov --framework cloudformation -f "$transformed" --check "$IAM_CHECKS"
