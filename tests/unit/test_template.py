@@ -550,6 +550,22 @@ def test_s3_access_is_scoped_to_prefixes() -> None:
     assert s3_grants("StreampixelWebhookFunction") == {"${HandoffBucket.Arn}/dl/*": {"s3:DeleteObject"}}
 
 
+def test_headobject_callers_may_list_the_bucket_so_a_missing_key_is_404_not_403() -> None:
+    """Operator retry HeadObjects keys lifecycle may have deleted: S3 answers 403 without s3:ListBucket."""
+    (statement,) = [s for s in policy_statements("IngestFunction") if "s3:ListBucket" in as_list(s["Action"])]
+    assert as_list(statement["Action"]) == ["s3:ListBucket"]
+    assert statement["Resource"] == [
+        {"Fn::GetAtt": ["ArtifactBucket", "Arn"]},
+        {"Fn::GetAtt": ["HandoffBucket", "Arn"]},
+    ]  # the buckets themselves: ListBucket is a bucket action, never granted on objects
+    functions_that_head = [
+        path.stem
+        for path in (REPO_ROOT / "functions/pixelbridge/handlers").glob("*.py")
+        if "object_exists" in path.read_text(encoding="utf-8")
+    ]
+    assert functions_that_head == ["ingest"]
+
+
 def test_secret_read_grants() -> None:
     def secrets_read(logical_id: str) -> set[str]:
         return {
