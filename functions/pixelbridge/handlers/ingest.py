@@ -23,6 +23,7 @@ from pixelbridge.adapters.fetch_starter import LambdaFetchStarter
 from pixelbridge.adapters.secrets import MissingSecretValue, buildpixel_upload_authorization
 from pixelbridge.domain.secrets import secrets_equal
 from pixelbridge.domain.signatures import SIGNATURE_HEADER
+from pixelbridge.handlers import status_page
 from pixelbridge.observability import logger, metrics, tracer
 from pixelbridge.settings import get_settings
 from pixelbridge.usecases.ingest_push import IngestPush, RequestRejected
@@ -30,6 +31,7 @@ from pixelbridge.usecases.ingest_webhook import IngestWebhook
 from pixelbridge.usecases.operator import MAX_PAGE, OperatorApi
 
 app = LambdaFunctionUrlResolver(enable_validation=True)
+app.include_router(status_page.router)  # GET /status: the operator status page
 OPERATOR_SECURITY: list[dict[str, list[str]]] = [{"operatorToken": []}]
 
 

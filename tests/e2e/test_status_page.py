@@ -1,0 +1,142 @@
+"""The status page in a real headless Chromium (Debian's chromium + chromium-driver, driven by selenium).
+
+A real local-stack run takes two builds live and rejects a third; the page must show what the route
+serves now, the build's timeline and manifest, Streampixel's objection as plain text, and a rollback
+confirmed on the page must take effect on the records.
+
+Without Chromium the test skips with the reason; under CI=true it fails (scripts/install_browser.sh
+installs it). UPDATE_SCREENSHOT=1 also writes docs/status-page.png.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.stack import LocalStack
+from tests.e2e.conftest import events_of, push, wait_until
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "status-page.png"
+HOSTILE_OBJECTION = "<img src=x onerror=\"document.title='owned'\"> missing <b>executable</b>"
+
+
+def unavailable(reason: str) -> None:
+    message = f"{reason}: run scripts/install_browser.sh (Debian chromium + chromium-driver)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        unavailable("selenium is not installed")
+    for tool in (CHROMIUM, CHROMEDRIVER):
+        if not shutil.which(tool):
+            unavailable(f"{tool} is missing")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,900",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def live(stack: LocalStack, build_id: str) -> dict[str, Any]:
+    return wait_until(lambda: (r := stack.build(build_id)) and r["status"] == "live" and r, timeout=40)
+
+
+def test_status_page_shows_live_builds_and_rolls_a_route_back(make_stack, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    stack = make_stack(slot_seconds=1, release_policy="auto")
+    push(stack, "page-1")
+    first = live(stack, "page-1")
+    push(stack, "page-2")
+    second = live(stack, "page-2")
+    stack.simulator.reject_next_upload(HOSTILE_OBJECTION, at_event="build.extracting")
+    push(stack, "page-3")
+    assert stack.wait_for_terminal("page-3", timeout=40)["status"] == "rejected"
+
+    wait = WebDriverWait(browser, 30)
+    browser.get(f"{stack.operator_url}/status")
+    token = wait.until(seen.visibility_of_element_located((By.ID, "token")))
+    assert browser.find_element(By.CSS_SELECTOR, "label[for=token]").text == "Operator token"
+    token.send_keys(stack.operator_token)
+    browser.find_element(By.ID, "open").click()
+
+    # What the route serves now, and the build that was live before it.
+    route = '[data-route="default"]'
+    wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, f'{route} [data-live="page-2"]')))
+    assert browser.find_elements(By.CSS_SELECTOR, f'{route} [data-earlier="page-1"]')
+    card = browser.find_element(By.CSS_SELECTOR, route).text
+    assert "page-3" in card and "null" not in card and "undefined" not in card
+
+    # The rejected build: the objection is shown as text, never as markup.
+    browser.find_element(By.CSS_SELECTOR, f'{route} button[data-build="page-3"]').click()
+    objection = wait.until(seen.visibility_of_element_located((By.ID, "detail-objection-text")))
+    assert objection.text == HOSTILE_OBJECTION
+    assert not browser.find_elements(By.CSS_SELECTOR, "#detail img, #detail b")
+    assert browser.title == "PixelBridge status"
+    assert browser.find_elements(By.CSS_SELECTOR, '#detail-actions [data-action="retry"]')
+
+    # The live build: its timeline and conversion manifest.
+    browser.find_element(By.CSS_SELECTOR, f'{route} [data-live="page-2"] button[data-build="page-2"]').click()
+    wait.until(seen.text_to_be_present_in_element((By.ID, "detail-title"), "Build page-2"))
+    timeline = browser.find_element(By.ID, "detail-timeline").text
+    assert "build.approved" in timeline and "live" in timeline
+    assert "files" in browser.find_element(By.ID, "detail-manifest").text
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        browser.set_window_size(1280, 1100)
+        browser.execute_script("window.scrollTo(0, 0)")
+        browser.save_screenshot(str(SCREENSHOT))
+
+    # Roll back from the page: asked first, then the route serves page-1's upload again.
+    browser.find_element(By.CSS_SELECTOR, f'{route} [data-action="rollback"]').click()
+    dialog = wait.until(seen.visibility_of_element_located((By.ID, "confirm")))
+    assert "page-1" in dialog.text
+    browser.find_element(By.ID, "confirm-yes").click()
+    rolled = wait_until(
+        lambda: (
+            (r := stack.build("page-1"))
+            and "rollback live" in events_of(r)
+            and "redistribution" not in r
+            and r
+        ),
+        timeout=40,
+    )
+    assert rolled["liveSince"] > second["liveSince"] > first["liveSince"]
+    distributed = [call.upload_id for call in stack.simulator.calls if call.endpoint == "distribute-file"]
+    assert distributed == [first["uploadId"]]
+    wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, f'{route} [data-live="page-1"]')))
+    assert "Rollback of default to page-1 started." in browser.find_element(By.ID, "problem").text
