@@ -86,19 +86,23 @@ def serve(
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    stop = threading.Event()
+def stop_on_signals(stop: threading.Event) -> None:
+    """Ctrl-C (SIGINT) or a service manager's SIGTERM sets ``stop``: the stack then stops cleanly."""
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    # Ctrl-C or a service manager's SIGTERM: leave the `with` block, so the stack stops cleanly.
+    signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    stop = threading.Event()
     try:
-        signal.signal(signal.SIGINT, request_stop)
+        stop_on_signals(stop)
         return serve(StackOptions(slot_seconds=args.slot_seconds, release_policy=args.policy), stop)
-    except KeyboardInterrupt:  # Ctrl-C while the stack was still starting: it has been torn down
+    except KeyboardInterrupt:  # before the handlers were installed: nothing was started yet
         print("\nStopped.")
         return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -24,6 +25,31 @@ SECRET_FIELDS = {
 
 class CliError(Exception):
     """A problem to report to the person at the terminal (exit code 1)."""
+
+
+HELD_EVENT = "held for operator release"
+
+
+def held_for_release(record: dict[str, Any]) -> bool:
+    """A ``hold`` build Streampixel approved, waiting for an operator's ``release`` (not yet asked)."""
+    events = [entry.get("event") for entry in record.get("timeline", [])]
+    return (
+        record.get("status") == "approved" and HELD_EVENT in events and not record.get("releaseRequestedAt")
+    )
+
+
+def read_build_file(path: Path) -> bytes:
+    """The bytes of a local build archive, or a sentence saying what is wrong with the path."""
+    if not path.exists():
+        raise CliError(f"{path} does not exist: give the path of your build's .tar.gz file")
+    if path.is_dir():
+        raise CliError(
+            f"{path} is a directory: give the build's .tar.gz file (e.g. tar czf Build.tar.gz -C {path} .)"
+        )
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {path} ({exc.strerror or type(exc).__name__})") from None
 
 
 @dataclass
