@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +71,15 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def live(stack: LocalStack, build_id: str) -> dict[str, Any]:
-    return wait_until(lambda: (r := stack.build(build_id)) and r["status"] == "live" and r, timeout=40)
+    record: dict[str, Any] = wait_until(
+        lambda: (r := stack.build(build_id)) and r["status"] == "live" and r, timeout=40
+    )
+    return record
 
 
-def test_status_page_shows_live_builds_and_rolls_a_route_back(make_stack, browser: Any) -> None:
+def test_status_page_shows_live_builds_and_rolls_a_route_back(
+    make_stack: Callable[..., LocalStack], browser: Any
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as seen
     from selenium.webdriver.support.ui import WebDriverWait

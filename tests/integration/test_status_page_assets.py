@@ -29,7 +29,10 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Any:
 def get(path: str) -> dict[str, Any]:
     from pixelbridge.handlers import ingest
 
-    return ingest.handler(function_url_event("GET", path), FakeLambdaContext("IngestFunction"))
+    answer: dict[str, Any] = ingest.handler(
+        function_url_event("GET", path), FakeLambdaContext("IngestFunction")
+    )
+    return answer
 
 
 @pytest.mark.parametrize(
