@@ -10,6 +10,7 @@ installs it). UPDATE_SCREENSHOT=1 also writes docs/status-page.png.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from local.stack import LocalStack
+from local.stack import STREAMPIXEL_PROJECT_ID, LocalStack
 from tests.e2e.conftest import events_of, push, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -27,6 +28,18 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "status-page.png"
+HELD_PROJECT = "bp-held-project"
+ROUTES = json.dumps(
+    [
+        {
+            "id": "held",
+            "buildpixelProjectId": HELD_PROJECT,
+            "streampixelProjectId": STREAMPIXEL_PROJECT_ID,
+            "policy": "hold",
+        },
+        {"id": "default", "streampixelProjectId": STREAMPIXEL_PROJECT_ID, "policy": "auto"},
+    ]
+)
 HOSTILE_OBJECTION = "<img src=x onerror=\"document.title='owned'\"> missing <b>executable</b>"
 
 
@@ -84,7 +97,11 @@ def test_status_page_shows_live_builds_and_rolls_a_route_back(
     from selenium.webdriver.support import expected_conditions as seen
     from selenium.webdriver.support.ui import WebDriverWait
 
-    stack = make_stack(slot_seconds=1, release_policy="auto")
+    stack = make_stack(slot_seconds=1, routes_json=ROUTES)
+    push(stack, "held-1", projectId=HELD_PROJECT)
+    wait_until(
+        lambda: (r := stack.build("held-1")) and "held for operator release" in events_of(r), timeout=40
+    )
     push(stack, "page-1")
     first = live(stack, "page-1")
     push(stack, "page-2")
@@ -145,3 +162,21 @@ def test_status_page_shows_live_builds_and_rolls_a_route_back(
     assert distributed == [first["uploadId"]]
     wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, f'{route} [data-live="page-1"]')))
     assert "Rollback of default to page-1 started." in browser.find_element(By.ID, "problem").text
+
+    # The held build: the route says it waits for an operator; Release, confirmed, takes it live.
+    held = '[data-route="held"]'
+    assert "waiting for an operator to release it" in browser.find_element(By.CSS_SELECTOR, held).text
+    browser.find_element(By.CSS_SELECTOR, f'{held} button[data-build="held-1"]').click()
+    release = wait.until(
+        seen.element_to_be_clickable((By.CSS_SELECTOR, '#detail-actions [data-action="release"]'))
+    )
+    release.click()
+    wait.until(seen.visibility_of_element_located((By.ID, "confirm")))
+    browser.find_element(By.ID, "confirm-no").click()  # cancelled: nothing happens
+    assert not stack.build("held-1").get("releaseRequestedAt")
+    release.click()
+    wait.until(seen.visibility_of_element_located((By.ID, "confirm")))
+    browser.find_element(By.ID, "confirm-yes").click()
+    assert live(stack, "held-1")["status"] == "live"
+    assert "release requested" in events_of(stack.build("held-1"))
+    wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, f'{held} [data-live="held-1"]')))

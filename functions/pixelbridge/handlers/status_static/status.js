@@ -139,8 +139,9 @@
       return "held: approved by Streampixel, waiting for an operator to release it";
     }
     if (build.status === "queued" || (build.status === "approved" && record.waitingFor === "slot")) {
-      const slot = lastSlot(record);
-      return slot ? `waiting for its ${slot}` : "waiting for a slot";
+      // "upload slot at 2026-01-01T00:02:00Z (in 40 s)": show the slot time, relative to now.
+      const slot = /^(\S+) slot at (\S+)/.exec(lastSlot(record));
+      return slot ? `waiting for its ${slot[1]} slot at ${when(slot[2])}` : "waiting for a slot";
     }
     return record.waitingFor ? `waiting for ${record.waitingFor}` : "";
   }
