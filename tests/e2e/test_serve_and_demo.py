@@ -73,22 +73,31 @@ def test_serve_prints_what_the_cli_and_the_status_page_need(
     assert lines[-2:] == ["Stopping the local stack...", "Stopped."]
 
 
-def test_serve_stops_cleanly_on_ctrl_c() -> None:
+def start_module(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(["functions", "."]), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-W", "ignore", "-m", "local.serve"],
+    return subprocess.Popen(
+        [sys.executable, "-W", "ignore", "-m", *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def read_until(process: subprocess.Popen[str], marker: str) -> list[str]:
     assert process.stdout is not None
-    seen = []
+    seen: list[str] = []
     for line in process.stdout:
-        seen.append(line)
-        if "Ctrl-C stops it" in line:
-            break
+        seen.append(line.rstrip("\n"))
+        if marker in line:
+            return seen
+    raise AssertionError(f"{marker!r} never printed: {seen}")
+
+
+def test_serve_stops_cleanly_on_ctrl_c() -> None:
+    process = start_module("local.serve")
+    read_until(process, "Ctrl-C stops it")
     process.send_signal(signal.SIGINT)
     rest, errors = process.communicate(timeout=60)
     assert process.returncode == 0, errors
@@ -114,6 +123,26 @@ def test_demo_sends_a_build_too_big_to_push_by_the_pull_path(
     assert "so BuildPixel's webhook + pull path is used" in out
     assert "/webhooks/buildpixel" in out and "/builds/upload" not in out
     assert "is LIVE" in out
+
+
+def test_demo_with_hold_and_serve_lets_you_release_the_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    process = start_module("local.demo", "--policy", "hold", "--slot-seconds", "1", "--serve")
+    try:
+        lines = read_until(process, "Ctrl-C stops it")
+        assert any("is APPROVED and held for an operator" in line for line in lines)
+        build_id = next(line.split()[1] for line in lines if line.startswith("Build "))
+        lines += read_until(process, "PIXELBRIDGE_UPLOAD_TOKEN")
+        for line in lines:
+            if line.strip().startswith("export "):
+                name, _, value = line.strip().removeprefix("export ").partition("=")
+                monkeypatch.setenv(name, value)
+        assert cli(["release", build_id], out=lambda _: None) == 0
+        read_until(process, "[live]")  # the demo keeps printing the build's steps
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=60)
+    assert process.returncode == 0 and "Traceback" not in errors
+    assert "Stopping the local stack..." in rest
 
 
 @pytest.mark.parametrize(("path", "says"), [("missing.tar.gz", "does not exist"), (".", "is a directory")])
