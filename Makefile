@@ -11,11 +11,13 @@ help:
 	@echo "PixelBridge make targets (each bootstraps .venv from requirements-dev.txt when needed):"
 	@awk '/^## /{desc=substr($$0,4); next} /^#/{next} /^[a-z][a-z0-9-]*:/{sub(/:.*/,""); printf "  make %-15s %s\n", $$0, desc} {desc=""}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements-dev.txt functions/requirements.txt pyproject.toml
-	@echo "==> creating $(VENV) with the packages of requirements-dev.txt (first run: a few minutes)"
+$(STAMP): requirements-dev.txt functions/requirements.txt pixelbridge_cli/requirements.txt pyproject.toml
+	@echo "==> installing requirements-dev.txt and this project into $(VENV) (first run: a few minutes)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar off -r requirements-dev.txt | grep -E '^(Collecting|Successfully)' || true
+	@# every package as it is collected, and pip's own exit status (sh has no pipefail)
+	{ $(BIN)/python -m pip install --progress-bar off -r requirements-dev.txt 2>&1; echo $$? > $(VENV)/.pip-status; } \
+		| grep --line-buffered -E '^(Collecting|Successfully|ERROR)'; exit $$(cat $(VENV)/.pip-status)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@echo "==> $(VENV) is ready"
 	touch $(STAMP)
