@@ -93,6 +93,7 @@ def live(stack: LocalStack, build_id: str) -> dict[str, Any]:
 def test_status_page_shows_live_builds_and_rolls_a_route_back(
     make_stack: Callable[..., LocalStack], browser: Any
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as seen
     from selenium.webdriver.support.ui import WebDriverWait
@@ -123,6 +124,15 @@ def test_status_page_shows_live_builds_and_rolls_a_route_back(
     assert browser.find_elements(By.CSS_SELECTOR, f'{route} [data-earlier="page-1"]')
     card = browser.find_element(By.CSS_SELECTOR, route).text
     assert "page-3" in card and "null" not in card and "undefined" not in card
+
+    # Keyboard focus survives the page's own refresh, which rebuilds the cards every few seconds.
+    focused = browser.find_element(By.CSS_SELECTOR, f'{route} button[data-build="page-3"]')
+    browser.execute_script("arguments[0].focus()", focused)
+    before = browser.find_element(By.ID, "updated").text
+    wait.until(lambda driver: driver.find_element(By.ID, "updated").text != before)
+    with pytest.raises(StaleElementReferenceException):  # that button was replaced by a new one
+        _ = focused.tag_name
+    assert browser.execute_script("return document.activeElement.dataset.build") == "page-3"
 
     # The rejected build: the objection is shown as text, never as markup.
     browser.find_element(By.CSS_SELECTOR, f'{route} button[data-build="page-3"]').click()

@@ -198,7 +198,27 @@
     return card;
   }
 
+  // A refresh rebuilds the cards: keep keyboard focus on the same button (same route, build, action).
+  function focusedControl() {
+    const active = document.activeElement;
+    const area = active && active.closest ? active.closest("#routes, #detail-actions") : null;
+    if (!area) return null;
+    const card = active.closest("[data-route]");
+    return { area: area.id, route: card ? card.dataset.route : null, build: active.dataset.build, action: active.dataset.action };
+  }
+
+  function restoreFocus(control) {
+    if (!control) return;
+    let scope = $(control.area);
+    if (control.route !== null) scope = scope.querySelector(`[data-route="${CSS.escape(control.route)}"]`);
+    const selector = control.build ? `button[data-build="${CSS.escape(control.build)}"]`
+      : control.action ? `[data-action="${CSS.escape(control.action)}"]` : null;
+    const target = scope && selector ? scope.querySelector(selector) : null;
+    if (target) target.focus();
+  }
+
   async function render() {
+    const control = focusedControl();
     const builds = await listBuilds();
     const active = builds.filter((b) => ACTIVE.has(b.status)).slice(0, DETAILS_PER_REFRESH);
     const records = new Map();
@@ -214,6 +234,7 @@
     container.replaceChildren(...cards);
     if (!cards.length) container.append(el("p", { class: "muted", text: "No builds yet." }));
     if (selected) await showBuild(selected, false);
+    restoreFocus(control);
     $("updated").textContent = `Updated ${new Date().toLocaleTimeString()} · refreshes every ${REFRESH_MS / 1000} s`;
   }
 
