@@ -226,3 +226,9 @@ def test_send_refuses_a_build_too_big_to_push_and_names_the_pull_path(tmp_path: 
     error = json.loads(lines[0])
     assert code == 1 and error["error"] == "too_big_to_push"
     assert "pull path" in error["message"] and "4.5 MiB" in error["message"]
+
+
+def test_boto3_is_a_dependency_of_the_installed_command() -> None:
+    from importlib.metadata import requires
+
+    assert any(requirement.startswith("boto3") for requirement in requires("pixelbridge") or [])
