@@ -90,6 +90,36 @@ def live(stack: LocalStack, build_id: str) -> dict[str, Any]:
     return record
 
 
+def click(wait: Any, css: str) -> None:
+    """Click an element of the page; again if the page's refresh replaced it meanwhile (stale)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    def attempt(driver: Any) -> bool:
+        try:
+            driver.find_element(By.CSS_SELECTOR, css).click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    wait.until(attempt)
+
+
+def text(wait: Any, css: str) -> str:
+    """The text of an element of the page, read again if the page's refresh replaced it meanwhile."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    def attempt(driver: Any) -> tuple[str] | None:
+        try:
+            return (str(driver.find_element(By.CSS_SELECTOR, css).text),)
+        except StaleElementReferenceException:
+            return None
+
+    found: tuple[str] = wait.until(attempt)
+    return found[0]
+
+
 def test_status_page_shows_live_builds_and_rolls_a_route_back(
     make_stack: Callable[..., LocalStack], browser: Any
 ) -> None:
@@ -122,7 +152,7 @@ def test_status_page_shows_live_builds_and_rolls_a_route_back(
     route = '[data-route="default"]'
     wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, f'{route} [data-live="page-2"]')))
     assert browser.find_elements(By.CSS_SELECTOR, f'{route} [data-earlier="page-1"]')
-    card = browser.find_element(By.CSS_SELECTOR, route).text
+    card = text(wait, route)
     assert "page-3" in card and "null" not in card and "undefined" not in card
 
     # Keyboard focus survives the page's own refresh, which rebuilds the cards every few seconds.
@@ -135,7 +165,7 @@ def test_status_page_shows_live_builds_and_rolls_a_route_back(
     assert browser.execute_script("return document.activeElement.dataset.build") == "page-3"
 
     # The rejected build: the objection is shown as text, never as markup.
-    browser.find_element(By.CSS_SELECTOR, f'{route} button[data-build="page-3"]').click()
+    click(wait, f'{route} button[data-build="page-3"]')
     objection = wait.until(seen.visibility_of_element_located((By.ID, "detail-objection-text")))
     assert objection.text == HOSTILE_OBJECTION
     assert not browser.find_elements(By.CSS_SELECTOR, "#detail img, #detail b")
@@ -143,18 +173,18 @@ def test_status_page_shows_live_builds_and_rolls_a_route_back(
     assert browser.find_elements(By.CSS_SELECTOR, '#detail-actions [data-action="retry"]')
 
     # The live build: its timeline and conversion manifest.
-    browser.find_element(By.CSS_SELECTOR, f'{route} [data-live="page-2"] button[data-build="page-2"]').click()
+    click(wait, f'{route} [data-live="page-2"] button[data-build="page-2"]')
     wait.until(seen.text_to_be_present_in_element((By.ID, "detail-title"), "Build page-2"))
-    timeline = browser.find_element(By.ID, "detail-timeline").text
+    timeline = text(wait, "#detail-timeline")
     assert "build.approved" in timeline and "live" in timeline
-    assert "files" in browser.find_element(By.ID, "detail-manifest").text
+    assert "files" in text(wait, "#detail-manifest")
     if os.environ.get("UPDATE_SCREENSHOT") == "1":
         browser.set_window_size(1280, 1100)
         browser.execute_script("window.scrollTo(0, 0)")
         browser.save_screenshot(str(SCREENSHOT))
 
     # Roll back from the page: asked first, then the route serves page-1's upload again.
-    browser.find_element(By.CSS_SELECTOR, f'{route} [data-action="rollback"]').click()
+    click(wait, f'{route} [data-action="rollback"]')
     dialog = wait.until(seen.visibility_of_element_located((By.ID, "confirm")))
     assert "page-1" in dialog.text
     browser.find_element(By.ID, "confirm-yes").click()
@@ -175,18 +205,18 @@ def test_status_page_shows_live_builds_and_rolls_a_route_back(
 
     # The held build: the route says it waits for an operator; Release, confirmed, takes it live.
     held = '[data-route="held"]'
-    assert "waiting for an operator to release it" in browser.find_element(By.CSS_SELECTOR, held).text
-    browser.find_element(By.CSS_SELECTOR, f'{held} button[data-build="held-1"]').click()
-    release = wait.until(
-        seen.element_to_be_clickable((By.CSS_SELECTOR, '#detail-actions [data-action="release"]'))
-    )
-    release.click()
+    assert "waiting for an operator to release it" in text(wait, held)
+    click(wait, f'{held} button[data-build="held-1"]')
+    release = '#detail-actions [data-action="release"]'
+    click(wait, release)
     wait.until(seen.visibility_of_element_located((By.ID, "confirm")))
-    browser.find_element(By.ID, "confirm-no").click()  # cancelled: nothing happens
-    assert not stack.build("held-1").get("releaseRequestedAt")
-    release.click()
+    before = browser.find_element(By.ID, "updated").text
+    browser.find_element(By.ID, "confirm-no").click()  # cancelled: nothing is sent
+    wait.until(lambda driver: driver.find_element(By.ID, "updated").text != before)
+    assert "releaseRequestedAt" not in (stack.build("held-1") or {})
+    click(wait, release)
     wait.until(seen.visibility_of_element_located((By.ID, "confirm")))
     browser.find_element(By.ID, "confirm-yes").click()
     assert live(stack, "held-1")["status"] == "live"
-    assert "release requested" in events_of(stack.build("held-1"))
+    assert "release requested" in events_of(stack.build("held-1") or {"timeline": []})
     wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, f'{held} [data-live="held-1"]')))
