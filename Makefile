@@ -4,23 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo test lint types template-check security unit e2e figures bench build clean events
+.PHONY: help venv demo serve test lint types template-check security unit e2e figures bench build clean events
 
+## this list of targets
 help:
-	@echo "make demo        run the whole pipeline locally (no AWS account): push build -> live"
-	@echo "make test        lint, types, template checks and the test suite (what CI runs)"
-	@echo "make bench       converter benchmark (SIZE_MB=1024 by default)"
-	@echo "make build       sam build (needs python3.13 on PATH, no Docker)"
+	@echo "PixelBridge make targets (each bootstraps .venv from requirements-dev.txt when needed):"
+	@awk '/^## /{desc=substr($$0,4); next} /^#/{next} /^[a-z][a-z0-9-]*:/{sub(/:.*/,""); printf "  make %-15s %s\n", $$0, desc} {desc=""}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements-dev.txt functions/requirements.txt pyproject.toml
+$(STAMP): requirements-dev.txt functions/requirements.txt pixelbridge_cli/requirements.txt pyproject.toml
+	@echo "==> installing requirements-dev.txt and this project into $(VENV) (first run: a few minutes)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@# every package as it is collected, and pip's own exit status (sh has no pipefail)
+	{ $(BIN)/python -m pip install --progress-bar off -r requirements-dev.txt 2>&1; echo $$? > $(VENV)/.pip-status; } \
+		| grep --line-buffered -E '^(Collecting|Successfully|ERROR)'; exit $$(cat $(VENV)/.pip-status)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@echo "==> $(VENV) is ready"
 	touch $(STAMP)
 
+## create .venv (requirements-dev.txt + this project, editable)
 venv: $(STAMP)
 
+## the whole pipeline locally, no AWS (ARGS="my.tar.gz --policy hold --serve", ARGS=--pull)
 # With no ARGS: a small build pushed exactly as BuildPixel does, then a build larger than the push
 # limit announced by BuildPixel's signed webhook and pulled. With ARGS: one run, e.g. ARGS=my.tar.gz
 demo: $(STAMP)
@@ -31,42 +36,57 @@ else
 	$(BIN)/python -W ignore -m local.demo $(ARGS)
 endif
 
+## keep the local stack running: status page, operator API, upload URL (ARGS="--policy hold")
+serve: $(STAMP)
+	$(BIN)/python -W ignore -m local.serve $(ARGS)
+
+## lint, types, template checks, security checks and the test suite (what CI runs)
 test: lint types template-check security unit
 
+## ruff check and ruff format --check
 lint: $(STAMP)
 	$(BIN)/ruff check functions local tests bench scripts pixelbridge_cli
 	$(BIN)/ruff format --check functions local tests bench scripts pixelbridge_cli
 
+## mypy
 types: $(STAMP)
 	$(BIN)/mypy
 
+## cfn-lint, sam validate and cfn-lint on the SAM-transformed template
 template-check: $(STAMP)
 	scripts/check_template.sh
 
+## checkov on the template
 security: $(STAMP) template-check
 	scripts/security_checks.sh
 
+## the whole pytest suite in parallel (PYTEST_ARGS=...)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
+## only the end-to-end tests (local stack)
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
 
-# Fault-injection, load and burst figures (printed; the suite asserts them too).
+## fault-injection, load and burst figures (printed; the suite asserts them too)
 figures: $(STAMP)
 	$(BIN)/python -m pytest -s -q -p no:randomly tests/hardening/test_faults_and_load.py \
 		tests/e2e/test_release.py::test_burst_for_one_user_all_go_live_with_zero_429
 
+## converter benchmark (SIZE_MB=1024, REPEAT=1)
 bench: $(STAMP)
 	$(BIN)/python bench/convert_bench.py --size-mb $(or $(SIZE_MB),1024) --repeat $(or $(REPEAT),1)
 
+## regenerate events/ (sample events for sam local invoke)
 events: $(STAMP)
 	$(BIN)/python scripts/make_events.py
 
+## sam build with the SAM CLI from .venv-sam (installed on first use); deploy-readiness and routes checks first; needs python3.13, no Docker
 build: $(STAMP)
 	$(BIN)/python scripts/deploy_readiness.py
 	test ! -f functions/routes.json || (cd functions && ../$(BIN)/python -m pixelbridge.domain.routes check routes.json)
-	PYENV_VERSION=3.13.0:3.12.1:3.11.7 sam build
+	PYENV_VERSION=3.13.0:3.12.1:3.11.7 scripts/sam.sh build
 
+## remove the virtualenvs and build/test caches
 clean:
 	rm -rf $(VENV) .venv-sam .venv-checkov .aws-sam .pytest_cache .mypy_cache .ruff_cache

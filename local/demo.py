@@ -1,13 +1,18 @@
 """``make demo``: push a build exactly as BuildPixel does and follow it to ``live`` on the local stack.
 
-Usage: python -m local.demo [PATH.tar.gz] [--policy auto|manual|hold] [--slot-seconds N]
+Usage: python -m local.demo [PATH.tar.gz] [--policy auto|manual|hold] [--slot-seconds N] [--serve]
        python -m local.demo --pull [--size-mb 60]   (real-size build: signed webhook + artifact pull)
+
+A build too big for one push (a Function URL takes ~4.5 MiB) goes the pull path by itself. With
+``--policy hold`` the build stops at ``approved`` and the demo says how to release it; ``--serve``
+keeps the stack running afterwards (status page, operator API) until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +21,10 @@ import requests
 
 from local.buildpixel import encode_custom_deploy, sample_metadata
 from local.sample_build import big_ue_like_targz, ue_like_targz
+from local.serve import connection_lines, stop_on_signals
 from local.stack import LocalStack, StackOptions
+from pixelbridge.settings import FUNCTION_URL_MAX_RAW_BODY
+from pixelbridge_cli.client import CliError, held_for_release, read_build_file
 
 
 def print_progress(record: dict[str, Any], printed: int, started: float) -> int:
@@ -31,97 +39,154 @@ def print_progress(record: dict[str, Any], printed: int, started: float) -> int:
     return len(timeline)
 
 
-def follow(stack: LocalStack, build_id: str, timeout: float) -> dict[str, Any]:
+def follow(stack: LocalStack, build_id: str, timeout: float, started: float) -> tuple[dict[str, Any], int]:
+    """Print the build's steps until it ends or waits for an operator; returns it and the lines printed."""
     from pixelbridge.domain.statuses import is_terminal
 
-    started = time.monotonic()
     printed = 0
     while time.monotonic() - started < timeout:
         record = stack.build(build_id)
         if record:
             printed = print_progress(record, printed, started)
-            if is_terminal(record["status"]):
-                return record
+            if is_terminal(record["status"]) or held_for_release(record):
+                return record, printed
         time.sleep(0.25)
-    raise SystemExit(f"build {build_id} did not finish within {timeout:.0f} s")
+    raise CliError(f"build {build_id} did not finish within {timeout:.0f} s (raise --timeout)")
 
 
-def follow_to_the_end(stack: LocalStack, build_id: str, timeout: float) -> dict[str, Any]:
-    record = follow(stack, build_id, timeout)
+def report(stack: LocalStack, record: dict[str, Any], *, serving: bool) -> None:
+    build_id = record["buildId"]
+    if held_for_release(record):
+        print(
+            f"\nBuild {build_id} is APPROVED and held for an operator (policy hold). Release it with\n"
+            f"  .venv/bin/pixelbridge --url {stack.operator_url} --token {stack.operator_token} "
+            f"release {build_id}\n"
+            f"or with the Release button on {stack.operator_url}/status"
+        )
+        if not serving:
+            print('The stack stops now: run `make demo ARGS="--policy hold --serve"` to release it yourself.')
+        return
     outcome = "" if record["status"] == "live" else f" ({record.get('error') or record.get('objection')})"
     print(f"\nBuild {build_id} is {record['status'].upper()}{outcome}")
-    return record
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("artifact", nargs="?", type=Path, help="your own UE Win64 build as .tar.gz")
+    parser.add_argument(
+        "--policy",
+        choices=["auto", "manual", "hold"],
+        default="manual",
+        help="release policy of the route (hold: stop at approved until an operator releases)",
+    )
+    parser.add_argument("--slot-seconds", type=int, default=2, help="spacing of Streampixel write calls")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for the build to end")
+    parser.add_argument("--pull", action="store_true", help="BuildPixel webhook + artifact pull path")
+    parser.add_argument("--size-mb", type=int, default=60, help="size of the generated pull artifact")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the stack running afterwards (status page, CLI) until Ctrl-C",
+    )
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("artifact", nargs="?", type=Path, help="your own UE Win64 build as .tar.gz")
-    parser.add_argument("--policy", choices=["auto", "manual", "hold"], default="manual")
-    parser.add_argument("--slot-seconds", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=120)
-    parser.add_argument("--pull", action="store_true", help="BuildPixel webhook + artifact pull path")
-    parser.add_argument("--size-mb", type=int, default=60, help="size of the generated pull artifact")
-    args = parser.parse_args(argv)
-    if args.pull:
-        return pull_demo(args)
+    args = parse(argv)
+    try:
+        return run(args)
+    except CliError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # the `with LocalStack` block has stopped the stack
+        print("\nInterrupted; the local stack is stopped.", file=sys.stderr)
+        return 130
 
-    artifact = args.artifact.read_bytes() if args.artifact else ue_like_targz()
-    build_id = f"demo{int(time.time())}"
-    options = StackOptions(slot_seconds=args.slot_seconds, release_policy=args.policy)
-    print(
-        f"Starting the local stack (moto, Streampixel simulator, slot {args.slot_seconds} s, "
-        f"policy {args.policy})..."
-    )
-    with LocalStack(options) as stack:
-        body, content_type = encode_custom_deploy(sample_metadata(build_id), artifact)
-        print(f"BuildPixel → POST {stack.upload_url}  ({len(body)} bytes multipart, build {build_id})")
-        response = requests.post(
-            stack.upload_url,
-            data=body,
-            timeout=30,
-            headers={"Content-Type": content_type, "Authorization": stack.upload_authorization},
+
+def run(args: argparse.Namespace) -> int:
+    artifact = read_build_file(args.artifact) if args.artifact else None
+    pull = args.pull
+    if not pull and artifact is not None and len(artifact) > FUNCTION_URL_MAX_RAW_BODY:
+        print(
+            f"{args.artifact} is {len(artifact) / 1e6:.1f} MB: more than one push can carry (a Function "
+            f"URL takes ~{FUNCTION_URL_MAX_RAW_BODY / 2**20:.1f} MiB), so BuildPixel's webhook + pull path "
+            "is used."
         )
-        print(f"  answered {response.status_code} {response.json()}")
-        if response.status_code >= 300:
-            return 1
-        record = follow_to_the_end(stack, build_id, args.timeout)
-        calls = ", ".join(f"{call.endpoint}→{call.http_status}" for call in stack.simulator.calls)
-        print(f"Streampixel simulator saw: {calls}")
-        return 0 if record["status"] in {"live", "approved"} else 1
-
-
-def pull_demo(args: argparse.Namespace) -> int:
-    """BuildPixel sends ``build.complete`` (signed); PixelBridge pulls the artifact and ships it."""
-    build_id = f"pull{int(time.time())}"
-    if args.artifact:
-        artifact = args.artifact.read_bytes()
+        pull = True
+    options = StackOptions(slot_seconds=args.slot_seconds, release_policy=args.policy)
+    if pull:
+        build_id = f"pull{int(time.time())}"
+        if artifact is None:
+            print(f"Generating a {args.size_mb} MB UE-like build (bigger than a Function URL accepts)...")
+            artifact = big_ue_like_targz(pak_bytes=args.size_mb * 1024 * 1024)
+        print(
+            f"Starting the local stack (moto, BuildPixel + Streampixel simulators, policy {args.policy})..."
+        )
     else:
-        print(f"Generating a {args.size_mb} MB UE-like build (bigger than a Function URL accepts)...")
-        artifact = big_ue_like_targz(pak_bytes=args.size_mb * 1024 * 1024)
-    options = StackOptions(slot_seconds=args.slot_seconds, release_policy=args.policy)
-    print(f"Starting the local stack (moto, BuildPixel + Streampixel simulators, policy {args.policy})...")
+        build_id = f"demo{int(time.time())}"
+        artifact = artifact if artifact is not None else ue_like_targz()
+        print(
+            f"Starting the local stack (moto, Streampixel simulator, slot {args.slot_seconds} s, "
+            f"policy {args.policy})..."
+        )
     with LocalStack(options) as stack:
-        stack.buildpixel.add_artifact(build_id, artifact, **sample_metadata(build_id))
-        print(
-            f"BuildPixel → POST {stack.buildpixel_webhook_url}  (signed build.complete, "
-            f"artifact {len(artifact) / 1e6:.1f} MB, build {build_id})"
-        )
         started = time.monotonic()
-        response = stack.buildpixel.send_build_complete(build_id)
-        print(f"  answered {response.status_code} {response.json()} in {time.monotonic() - started:.2f} s")
-        if response.status_code >= 300:
+        sent = send_pull(stack, build_id, artifact) if pull else send_push(stack, build_id, artifact)
+        if not sent:
             return 1
-        record = follow_to_the_end(stack, build_id, args.timeout)
-        downloads = stack.buildpixel.requests_to("/artifacts/")
-        print(
-            f"BuildPixel simulator served {sum(r.body_bytes for r in downloads) / 1e6:.1f} MB "
-            f"in {len(downloads)} request(s)"
-        )
+        record, printed = follow(stack, build_id, args.timeout, started)
+        if pull:
+            downloads = stack.buildpixel.requests_to("/artifacts/")
+            print(
+                f"BuildPixel simulator served {sum(r.body_bytes for r in downloads) / 1e6:.1f} MB "
+                f"in {len(downloads)} request(s)"
+            )
         calls = ", ".join(f"{call.endpoint}→{call.http_status}" for call in stack.simulator.calls)
         print(f"Streampixel simulator saw: {calls}")
-        return 0 if record["status"] in {"live", "approved"} else 1
+        report(stack, record, serving=args.serve)
+        if args.serve:
+            keep_serving(stack, build_id, printed, started)
+        return 0 if record["status"] == "live" or held_for_release(record) else 1
+
+
+def send_push(stack: LocalStack, build_id: str, artifact: bytes) -> bool:
+    body, content_type = encode_custom_deploy(sample_metadata(build_id), artifact)
+    print(f"BuildPixel → POST {stack.upload_url}  ({len(body)} bytes multipart, build {build_id})")
+    response = requests.post(
+        stack.upload_url,
+        data=body,
+        timeout=30,
+        headers={"Content-Type": content_type, "Authorization": stack.upload_authorization},
+    )
+    print(f"  answered {response.status_code} {response.json()}")
+    return response.status_code < 300
+
+
+def send_pull(stack: LocalStack, build_id: str, artifact: bytes) -> bool:
+    """BuildPixel sends ``build.complete`` (signed); PixelBridge pulls the artifact and ships it."""
+    stack.buildpixel.add_artifact(build_id, artifact, **sample_metadata(build_id))
+    print(
+        f"BuildPixel → POST {stack.buildpixel_webhook_url}  (signed build.complete, "
+        f"artifact {len(artifact) / 1e6:.1f} MB, build {build_id})"
+    )
+    response = stack.buildpixel.send_build_complete(build_id)
+    print(f"  answered {response.status_code} {response.json()}")
+    return response.status_code < 300
+
+
+def keep_serving(stack: LocalStack, build_id: str, printed: int, started: float) -> None:
+    """Keep the stack up until Ctrl-C, still printing the build's new steps (e.g. after a release)."""
+    stop = threading.Event()
+    stop_on_signals(stop)
+    for line in connection_lines(stack):
+        print(line)
+    while not stop.wait(0.5):
+        record = stack.build(build_id)
+        if record:
+            printed = print_progress(record, printed, started)
+    print("Stopping the local stack...")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -23,7 +24,39 @@ SECRET_FIELDS = {
 
 
 class CliError(Exception):
-    """A problem to report to the person at the terminal (exit code 1)."""
+    """A problem to report to the person at the terminal (exit code 1): a sentence saying what to do.
+
+    ``error`` is a short machine-readable code (``--json`` prints ``{"error", "message"}``).
+    """
+
+    def __init__(self, message: str, error: str = "error") -> None:
+        super().__init__(message)
+        self.error = error
+
+
+HELD_EVENT = "held for operator release"
+
+
+def held_for_release(record: dict[str, Any]) -> bool:
+    """A ``hold`` build Streampixel approved, waiting for an operator's ``release`` (not yet asked)."""
+    events = [entry.get("event") for entry in record.get("timeline", [])]
+    return (
+        record.get("status") == "approved" and HELD_EVENT in events and not record.get("releaseRequestedAt")
+    )
+
+
+def read_build_file(path: Path) -> bytes:
+    """The bytes of a local build archive, or a sentence saying what is wrong with the path."""
+    if not path.exists():
+        raise CliError(f"{path} does not exist: give the path of your build's .tar.gz file")
+    if path.is_dir():
+        raise CliError(
+            f"{path} is a directory: give the build's .tar.gz file (e.g. tar czf Build.tar.gz -C {path} .)"
+        )
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {path} ({exc.strerror or type(exc).__name__})") from None
 
 
 @dataclass
@@ -51,6 +84,49 @@ def read_secret(arn: str, region: str | None) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
+def stack_lookup_error(stack: str, region: str | None, exc: Exception) -> CliError:
+    """What went wrong reading the stack, as a sentence with what to do (never a bare class name)."""
+    instead = "or pass --url and --token (the OperatorApiUrl output and the OperatorSecret's operatorToken)"
+    if isinstance(exc, ModuleNotFoundError):
+        return CliError(
+            f"boto3 is not installed: run `pip install boto3` (or `pip install -e .`), {instead}", "no_boto3"
+        )
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+    if isinstance(exc, NoRegionError):
+        return CliError(
+            f"no AWS region is set: pass --region (e.g. --region eu-west-1) or set AWS_REGION, {instead}",
+            "no_region",
+        )
+    if isinstance(exc, NoCredentialsError):
+        return CliError(
+            "no AWS credentials found: run `aws configure` (or `aws sso login`, or set AWS_PROFILE), "
+            + instead,
+            "no_credentials",
+        )
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code == "ValidationError" and "does not exist" in message:
+            return CliError(
+                f"stack {stack!r} does not exist in region {region or 'of your AWS configuration'}: pass "
+                f"--stack with the name you gave `sam deploy` and --region, {instead}",
+                "stack_not_found",
+            )
+        if code in {"AccessDenied", "AccessDeniedException", "ExpiredToken", "ExpiredTokenException"}:
+            return CliError(
+                f"AWS refused to describe stack {stack!r} ({code}): use credentials allowed "
+                f"cloudformation:DescribeStacks and secretsmanager:GetSecretValue, {instead}",
+                "access_denied",
+            )
+        return CliError(
+            f"cannot read stack {stack!r}: AWS answered {code}: {message}; {instead}", "aws_error"
+        )
+    if isinstance(exc, BotoCoreError):
+        return CliError(f"cannot read stack {stack!r}: {exc}; {instead}", "aws_error")
+    return CliError(f"cannot read stack {stack!r} ({type(exc).__name__}: {exc}); {instead}", "aws_error")
+
+
 def resolve_target(
     *, stack: str, region: str | None, url: str | None, token: str | None, upload_token: str | None
 ) -> Target:
@@ -63,9 +139,7 @@ def resolve_target(
     try:
         outputs = stack_outputs(stack, region)
     except Exception as exc:
-        raise CliError(
-            f"cannot read stack {stack!r} ({type(exc).__name__}); pass --url and --token instead"
-        ) from None
+        raise stack_lookup_error(stack, region, exc) from None
     secrets: dict[str, dict[str, Any]] = {}
     for output in SECRET_FIELDS:
         if outputs.get(output):
@@ -75,7 +149,10 @@ def resolve_target(
                 secrets[output] = {}
     operator_token = token or str(secrets.get("OperatorSecretArn", {}).get("operatorToken", ""))
     if not operator_token:
-        raise CliError("no operator token: cannot read the OperatorSecret; pass --token")
+        raise CliError(
+            "no operator token: the OperatorSecret could not be read with these credentials; pass --token",
+            "no_token",
+        )
     return Target(
         api_url=(url or outputs.get("OperatorApiUrl", "")).rstrip("/"),
         token=operator_token,
@@ -116,8 +193,25 @@ class OperatorClient:
                 timeout=self._timeout,
             )
         except requests.RequestException as exc:
-            raise CliError(f"cannot reach {self._target.api_url} ({type(exc).__name__})") from None
+            raise unreachable(self._target.api_url, exc) from None
         return answer(response)
+
+
+def unreachable(url: str, exc: Exception) -> CliError:
+    return CliError(
+        f"cannot reach {url} ({type(exc).__name__}): check the URL (stack output OperatorApiUrl) "
+        "and that the stack (or `make serve`) is running",
+        "unreachable",
+    )
+
+
+WHAT_TO_DO = {
+    401: "pass the operatorToken of the stack's OperatorSecret with --token (or use --stack)",
+    404: "check the id with `pixelbridge status`",
+    409: "read the build with `pixelbridge show BUILD` and try what its status allows",
+    413: "too big for a push: use BuildPixel's webhook + pull path (README, Configure BuildPixel)",
+    503: "fill the stack's secrets (run `pixelbridge doctor`)",
+}
 
 
 def answer(response: requests.Response) -> dict[str, Any]:
@@ -127,5 +221,8 @@ def answer(response: requests.Response) -> dict[str, Any]:
         payload = {"error": "not_json", "message": response.text[:200]}
     if response.status_code >= 400:
         error = payload if isinstance(payload, dict) else {"message": payload}
-        raise CliError(f"{response.status_code} {error.get('error', '')}: {error.get('message', '')}")
+        code = str(error.get("error") or "http_error")
+        message = str(error.get("message") or "no message")
+        advice = WHAT_TO_DO.get(response.status_code)
+        raise CliError(f"{message} ({response.status_code} {code})" + (f": {advice}" if advice else ""), code)
     return payload if isinstance(payload, dict) else {"value": payload}

@@ -25,6 +25,7 @@ from pixelbridge.adapters.workflow import ExecutionNameConflict
 from pixelbridge.domain.routes import RoutesConfigError
 from pixelbridge.domain.secrets import secrets_equal
 from pixelbridge.domain.signatures import SIGNATURE_HEADER
+from pixelbridge.handlers import status_page
 from pixelbridge.observability import logger, metrics, tracer
 from pixelbridge.settings import get_settings
 from pixelbridge.usecases.ingest_push import IngestPush, RequestRejected
@@ -32,6 +33,7 @@ from pixelbridge.usecases.ingest_webhook import IngestWebhook
 from pixelbridge.usecases.operator import MAX_PAGE, OperatorApi
 
 app = LambdaFunctionUrlResolver(enable_validation=True)
+app.include_router(status_page.router)  # GET /status: the operator status page
 OPERATOR_SECURITY: list[dict[str, list[str]]] = [{"operatorToken": []}]
 
 
