@@ -27,6 +27,12 @@ import pytest
 from local.buildpixel import encode_custom_deploy, sample_metadata
 from local.gateway import FakeLambdaContext, function_url_event
 from tests.hardening.conftest import Figures
+from tests.hardening.hostile_archives import (
+    SPARSE_MAP_ENTRIES,
+    deep_name_archive,
+    named_archive,
+    pax_sparse_10_archive,
+)
 from tests.support.archives import Member, build_tar, build_targz, directory, file, gzip_bytes
 from tests.support.aws import MotoAccount, add_release_stub, moto_account
 
@@ -385,7 +391,7 @@ def many_entries(count: int) -> bytes:
     return gzip_bytes(out.getvalue(), level=3)
 
 
-LONG = "Windows/" + "/".join(["deep" * 20] * 8) + "/file.txt"  # > 255 bytes: needs PAX / GNU long names
+LONG = "Windows/" + "/".join(["deep" * 20] * 3) + "/file.txt"  # 259: > 255 needs PAX / GNU, <= MAX_PATH
 
 
 @dataclass(frozen=True)
@@ -436,7 +442,38 @@ ARCHIVE_CASES: dict[str, ArchiveCase] = {
         ),
         "unsupported tar type",
     ),
-    "GNU sparse member (holes rebuilt)": ArchiveCase(gnu_sparse_targz, None, ("Windows/sparse.bin",)),
+    "GNU sparse member": ArchiveCase(gnu_sparse_targz, "sparse"),
+    "GNU sparse 1.0 map of 40 M entries (156 KB)": ArchiveCase(
+        lambda: pax_sparse_10_archive(SPARSE_MAP_ENTRIES), "sparse"
+    ),
+    "PAX name of 60 KiB, 30 Ki levels deep": ArchiveCase(
+        lambda: deep_name_archive(60 * 1024), "longer than 260"
+    ),
+    "path over 260 characters": ArchiveCase(
+        lambda: named_archive("Windows/" + "/".join(["deep" * 20] * 4) + "/file.txt"), "longer than 260"
+    ),
+    "reserved name COM0": ArchiveCase(lambda: named_archive("Windows/COM0.log"), "reserved Windows name"),
+    "reserved name LPT superscript one": ArchiveCase(
+        lambda: named_archive("Windows/lpt\u00b9"), "reserved Windows name"
+    ),
+    "reserved name conout$.txt": ArchiveCase(
+        lambda: named_archive("Windows/conout$.txt"), "reserved Windows name"
+    ),
+    "fullwidth dot dot backslash": ArchiveCase(
+        lambda: named_archive("Windows/\uff0e\uff0e\uff3cevil.dll"), "may read as a separator"
+    ),
+    "division slash": ArchiveCase(lambda: named_archive("Windows/a\u2215b"), "may read as a separator"),
+    "yen sign": ArchiveCase(lambda: named_archive("Windows/a\u00a5b"), "may read as a separator"),
+    "right-to-left override": ArchiveCase(
+        lambda: named_archive("Windows/gnp.\u202eexe"), "invisible or control character"
+    ),
+    "zero-width space": ArchiveCase(
+        lambda: named_archive("Windows/Ga\u200bme.exe"), "invisible or control character"
+    ),
+    "dotless i collides with I": ArchiveCase(
+        lambda: build_targz([EXE, file("Windows/f\u0131le.txt", b"a"), file("Windows/FILE.txt", b"b")]),
+        "duplicate",
+    ),
     "PAX long name": ArchiveCase(lambda: gzip_bytes(tar_with([(info(LONG), b"long")])), None, (LONG,)),
     "GNU long name": ArchiveCase(
         lambda: gzip_bytes(tar_with([(info(LONG), b"long")], tarfile.GNU_FORMAT)), None, (LONG,)

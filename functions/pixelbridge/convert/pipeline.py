@@ -413,7 +413,7 @@ class _GuardedTarInfo(HardenedTarInfo):
         if obj.type in _METADATA_TYPES and obj.size > MAX_METADATA_HEADER:
             raise ArchiveRejected("archive has an oversized tar metadata header")
         obj.offset = tarfile_.fileobj.tell() - tarfile.BLOCKSIZE
-        return obj._proc_member(tarfile_)  # type: ignore[attr-defined]
+        return obj._proc_member(tarfile_)
 
 
 def _convert(stream: Any, sink: ZipSink, limits: ConversionLimits) -> ConversionManifest:

@@ -11,9 +11,10 @@ member name must be safe *and* extractable on Windows. Policy (one decision per 
   costs nothing); names Windows cannot create or mis-handles (reserved device names such as ``CON``,
   ``nul.txt``, ``COM0``, ``LPT¹``, ``CONIN$``; the characters ``<>:"|?*``; control, zero-width, bidi and
   private-use characters; look-alikes that Windows' best-fit code page conversion turns into a separator,
-  a dot or a forbidden character, such as ``．．＼``, ``∕`` or ``¥``; a trailing dot or space in any
+  a dot or a forbidden character, such as fullwidth dots and backslash (U+FF0E, U+FF3C),
+  the division slash U+2215 or the yen sign U+00A5; a trailing dot or space in any
   component); case-insensitive duplicates (two files, or a file and a directory prefix), judged with
-  Unicode case folding *and* the one-to-one upper-casing Windows uses (``fıle.txt`` / ``FILE.txt``).
+  Unicode case folding *and* the one-to-one upper-casing Windows uses (dotless i U+0131 / ``I``).
   A Windows Unreal package never needs any of these, so a build that contains one is broken or hostile;
   silently dropping it would ship a different game than the one that was built.
 * **Dropped silently**: the archive root entry (``.`` / ``./``), which names no file.
@@ -51,7 +52,7 @@ _RESERVED_STEMS = frozenset(
 )
 _FORBIDDEN_CHARS = re.compile(r'[<>:"|?*\x00-\x1f\x7f]')
 # Characters Windows' best-fit conversion (and some Asian code pages) read as a separator: NFKC does
-# not map these, so they are listed. Fullwidth forms (．＼／：) are caught through NFKC below.
+# not map these, so they are listed. Fullwidth forms (U+FF0E, U+FF3C, ...) are caught through NFKC.
 _SEPARATOR_LOOKALIKES = frozenset("\u00a5\u20a9\u2044\u2215\u2216\u2571\u2572\u29f8\u29f9\u3001\u3002")
 _MEANINGFUL_ASCII = frozenset('/\\.<>:"|?*')
 # Control, format (zero-width, bidi), private-use, surrogate and line/paragraph separator characters.
@@ -193,8 +194,9 @@ def _check_unicode_component(part: str, raw_name: str) -> None:
 def windows_name_key(name: str) -> str:
     """The key two names share when Windows would see them as the same file.
 
-    NTFS compares names after a one-to-one upper-casing (``ı`` and ``i`` both become ``I``), which plain
-    ``casefold`` misses; case folding afterwards also catches ``ſ``/``s``, Kelvin sign/``k`` and friends.
+    NTFS compares names after a one-to-one upper-casing (dotless U+0131 and ``i`` both become ``I``),
+    which plain ``casefold`` misses; case folding afterwards also catches long s U+017F / ``s``,
+    Kelvin sign / ``k`` and friends.
     NFC first, so composed and decomposed accents count as one name (stricter than NTFS, on purpose).
     """
     composed = unicodedata.normalize("NFC", name)
