@@ -116,15 +116,57 @@ CLOSE = f"--{BOUNDARY}--\r\n".encode()
 ART = part("artifact", GOOD_ARTIFACT, filename="b.tar.gz")
 
 
+def meta_with(raw_member: str) -> bytes:
+    """Valid metadata plus one raw JSON member (for values ``json.dumps`` would not write)."""
+    return meta()[:-1] + b", " + raw_member.encode() + b"}"
+
+
+def metadata_push(metadata: bytes) -> bytes:
+    return part("metadata", metadata) + ART + CLOSE
+
+
 @dataclass(frozen=True)
 class Refused:
     status: int
     error: str
 
 
+INVALID_METADATA = Refused(400, "invalid_metadata")
+
+
 # Outcome: Refused (4xx, nothing stored), a str (accepted; the conversion fails with that reason), or None
 # (accepted, sanitised, converts). "{ID}" in a body is replaced by the case's build id.
 MULTIPART_CASES: dict[str, tuple[bytes, str, Refused | str | None]] = {
+    # issue 13 item 6: metadata is bounded before it is stored (these crashed the handler: 502)
+    "metadata with a 420 KB extra field": (
+        metadata_push(meta(notes="x" * 420_000)),
+        CONTENT_TYPE,
+        INVALID_METADATA,
+    ),
+    "metadata just over 16 KB": (metadata_push(meta(notes="x" * 16_384)), CONTENT_TYPE, INVALID_METADATA),
+    "metadata NaN": (metadata_push(meta_with('"score": NaN')), CONTENT_TYPE, INVALID_METADATA),
+    "metadata Infinity": (metadata_push(meta_with('"score": -Infinity')), CONTENT_TYPE, INVALID_METADATA),
+    "metadata 1e400": (metadata_push(meta_with('"score": 1e400')), CONTENT_TYPE, INVALID_METADATA),
+    "metadata 1e200 (beyond DynamoDB)": (
+        metadata_push(meta_with('"score": 1e200')),
+        CONTENT_TYPE,
+        INVALID_METADATA,
+    ),
+    "metadata 5000-digit integer": (
+        metadata_push(meta_with('"score": ' + "9" * 5000)),
+        CONTENT_TYPE,
+        INVALID_METADATA,
+    ),
+    "metadata nested 40 deep": (
+        metadata_push(meta_with('"deep": ' + "[" * 40 + "]" * 40)),
+        CONTENT_TYPE,
+        INVALID_METADATA,
+    ),
+    "metadata nested 100000 deep": (
+        metadata_push(meta_with('"deep": ' + "[" * 100_000 + "]" * 100_000)),
+        CONTENT_TYPE,
+        INVALID_METADATA,
+    ),
     "missing metadata part": (ART + CLOSE, CONTENT_TYPE, Refused(400, "missing_metadata")),
     "missing artifact part": (
         part("metadata", meta()) + CLOSE,
@@ -285,6 +327,21 @@ def test_hostile_multipart_bodies(account: MotoAccount, figures: Figures, case: 
         assert (result, built["status"]) == ("failed", "failed") and refused in built["error"]
     else:
         assert (result, built["status"]) == ("converted", "converted"), built.get("error")
+
+
+def test_metadata_strings_are_truncated_where_stored(account: MotoAccount) -> None:
+    build_id = case_id("metadata long string")
+    body = part("metadata", meta(build_id, notes="n" * 5000, nested={"deep": ["d" * 3000]})) + ART + CLOSE
+    status, answer = call_ingest(
+        body, {"Content-Type": CONTENT_TYPE, "Authorization": account.upload_authorization}
+    )
+    assert status == 202, answer
+    built = record(build_id)
+    assert built is not None
+    stored = built["metadata"]
+    assert stored["notes"] == "n" * 1023 + "…"
+    assert stored["nested"] == {"deep": ["d" * 1023 + "…"]}
+    assert stored["buildId"] == build_id
 
 
 def test_push_errors_never_echo_the_authorization_or_the_metadata(account: MotoAccount) -> None:
