@@ -12,6 +12,9 @@ import tarfile
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
+
+TarFormat = Literal[0, 1, 2]  # tarfile.USTAR_FORMAT, GNU_FORMAT, PAX_FORMAT
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -33,7 +36,7 @@ def _member(
     name: str,
     data: bytes = b"",
     *,
-    tar_format: int = tarfile.PAX_FORMAT,
+    tar_format: TarFormat = tarfile.PAX_FORMAT,
     pax: dict[str, str] | None = None,
     mode: int = 0o644,
 ) -> bytes:
@@ -50,7 +53,7 @@ EXE = _member("Windows/Game.exe", b"MZ")
 END = b"\0" * (2 * tarfile.BLOCKSIZE)
 
 
-def deep_name_archive(name_bytes: int, tar_format: int = tarfile.PAX_FORMAT) -> bytes:
+def deep_name_archive(name_bytes: int, tar_format: TarFormat = tarfile.PAX_FORMAT) -> bytes:
     """One member whose name is ``name_bytes`` long and one directory deep per two characters."""
     depth = (name_bytes - len("Windows/f.txt")) // 2
     return _gzip([EXE, _member("Windows/" + "a/" * depth + "f.txt", b"x", tar_format=tar_format), END])

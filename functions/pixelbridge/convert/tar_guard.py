@@ -16,7 +16,7 @@ the header, while only one 512-byte block has been read:
 from __future__ import annotations
 
 import tarfile
-from typing import Any
+from typing import Self
 
 from pixelbridge.domain.errors import ArchiveRejected
 
@@ -60,9 +60,10 @@ class HardenedTarInfo(tarfile.TarInfo):
     unchanged from CPython 3.8 to 3.13.
     """
 
-    def _proc_member(self, tarfile_: tarfile.TarFile) -> Any:
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> Self:
         check_header(self, tarfile_)
-        return super()._proc_member(tarfile_)  # type: ignore[misc]
+        member: Self = super()._proc_member(tarfile_)  # type: ignore[misc]
+        return member
 
     def _proc_gnusparse_00(self, *_: object) -> None:
         raise ArchiveRejected(SPARSE_REASON)
