@@ -27,6 +27,7 @@ from pixelbridge.observability import logger, metrics, tracer
 from pixelbridge.settings import get_settings
 from pixelbridge.usecases.ingest_push import IngestPush, RequestRejected
 from pixelbridge.usecases.ingest_webhook import IngestWebhook
+from pixelbridge.usecases.webhook_replay import WebhookReplayGuard
 from pixelbridge.usecases.operator import MAX_PAGE, OperatorApi
 
 app = LambdaFunctionUrlResolver(enable_validation=True)
@@ -123,6 +124,7 @@ def buildpixel_webhook() -> Response[Any]:
         routes=wiring.routes(),
         fetch_starter=LambdaFetchStarter(get_settings().fetch_function_name),
         signing_secret=webhook_signing_secret,
+        replay_guard=WebhookReplayGuard(wiring.webhook_deliveries()),
     )
     outcome = use_case(body=raw_body(), signature=app.current_event.headers.get(SIGNATURE_HEADER.lower()))
     logger.info(
