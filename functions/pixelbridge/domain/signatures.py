@@ -51,9 +51,11 @@ def stale_reason(created_at: object, now: float, window_seconds: int = REPLAY_WI
         return "the webhook's createdAt is not an ISO-8601 timestamp"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    skew = now - moment.timestamp()
-    if abs(skew) > window_seconds:
-        return f"the webhook was created {skew:+.0f} s from now, outside the ±{window_seconds} s window"
+    age = now - moment.timestamp()
+    if age > window_seconds:
+        return f"the webhook was created more than {window_seconds} s ago (a replay or a stale retry)"
+    if age < -window_seconds:
+        return f"the webhook is dated more than {window_seconds} s in the future"
     return None
 
 

@@ -27,8 +27,8 @@ from pixelbridge.observability import logger, metrics, tracer
 from pixelbridge.settings import get_settings
 from pixelbridge.usecases.ingest_push import IngestPush, RequestRejected
 from pixelbridge.usecases.ingest_webhook import IngestWebhook
-from pixelbridge.usecases.webhook_replay import WebhookReplayGuard
 from pixelbridge.usecases.operator import MAX_PAGE, OperatorApi
+from pixelbridge.usecases.webhook_replay import WebhookReplayGuard
 
 app = LambdaFunctionUrlResolver(enable_validation=True)
 OPERATOR_SECURITY: list[dict[str, list[str]]] = [{"operatorToken": []}]
