@@ -144,6 +144,19 @@ def setuid_archive() -> bytes:
     )
 
 
+def implied_directories_archive(files: int, depth: int) -> bytes:
+    """``files`` files, each ``depth`` levels deep in its own tree: every one implies ``depth`` new
+    directories (ustar names, split into prefix + name, so no PAX header is needed)."""
+
+    def chunks() -> Iterable[bytes]:
+        yield EXE
+        for index in range(files):
+            yield _member(f"Windows/t{index}/" + "d/" * depth + "f", tar_format=tarfile.USTAR_FORMAT)
+        yield END
+
+    return _gzip(chunks())
+
+
 def named_archive(name: str) -> bytes:
     return _gzip([EXE, _member(name, b"x"), END])
 
@@ -173,6 +186,9 @@ HOSTILE_CORPUS: dict[str, HostileArchive] = {
     ),
     "global PAX headers, 4 x 48 KiB": HostileArchive(
         lambda: global_headers_archive(4, 48 * KiB), "global tar headers"
+    ),
+    "5,000 files 48 levels deep in distinct trees": HostileArchive(
+        lambda: implied_directories_archive(5_000, 48), "more than 100000 directories"
     ),
     "PAX record of 900 KiB": HostileArchive(
         lambda: oversized_pax_record_archive(900 * KiB), "metadata header"

@@ -39,6 +39,7 @@ MAX_NAME_IN_REASON = 120
 MAX_PATH_CHARS = 260  # Windows MAX_PATH: longer names fail to extract with most Windows tools
 MAX_COMPONENT_CHARS = 255  # NTFS limit for one file or directory name
 MAX_DEPTH = 64
+MAX_DIRECTORIES = 100_000  # distinct directories, listed or implied (an Unreal package has a few thousand)
 # Checked on the raw tar name before anything else: room for "./" and doubled slashes around a valid name.
 MAX_RAW_NAME_CHARS = 2 * MAX_PATH_CHARS
 DOS_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest instant a zip header can hold
@@ -222,6 +223,9 @@ class WindowsNamespace:
 
     _files: set[str] = field(default_factory=set)
     _directories: set[str] = field(default_factory=set)
+    # Every file implies its parent directories: without a cap, deep paths in many distinct trees would
+    # keep up to MAX_DEPTH directory keys per entry (gigabytes for a few MB of tar headers).
+    max_directories: int = MAX_DIRECTORIES
 
     def add(self, name: str, kind: MemberKind) -> None:
         key = windows_name_key(name)
@@ -241,6 +245,8 @@ class WindowsNamespace:
         while key and key not in self._directories:
             if key in self._files:
                 raise ArchiveRejected(f"member {describe(name)} uses a file as a directory")
+            if len(self._directories) >= self.max_directories:
+                raise ArchiveRejected(f"archive has more than {self.max_directories} directories")
             self._directories.add(key)
             key = key.rpartition("/")[0]
 
