@@ -273,6 +273,8 @@ class LocalStack(AbstractContextManager["LocalStack"]):
                 "POWERTOOLS_METRICS_NAMESPACE": "PixelBridge",
                 # EMF metric lines on stdout would drown the demo; StackOptions.environment can enable them.
                 "POWERTOOLS_METRICS_DISABLED": "true",
+                # The BuildPixel simulator serves artifacts on http://127.0.0.1 (local-only setting).
+                "ARTIFACT_ALLOW_LOOPBACK_HTTP": "true",
                 **self.options.environment,
             }
         )

@@ -7,6 +7,7 @@ from functools import lru_cache
 import boto3
 
 from pixelbridge.adapters.builds import BuildRepository
+from pixelbridge.adapters.delivery_ledger import DynamoDeliveryLedger
 from pixelbridge.adapters.handoff import HandoffStore
 from pixelbridge.adapters.notifications import EventBus, OperatorTopic
 from pixelbridge.adapters.secrets import SecretReader
@@ -22,6 +23,12 @@ from pixelbridge.settings import get_settings
 @lru_cache(maxsize=1)
 def builds() -> BuildRepository:
     return BuildRepository(get_settings().builds_table, dynamodb=boto3.resource("dynamodb"))
+
+
+@lru_cache(maxsize=1)
+def webhook_deliveries() -> DynamoDeliveryLedger:
+    """The replay ledger of signed webhooks (items in the idempotency table, expired by TTL)."""
+    return DynamoDeliveryLedger(get_settings().idempotency_table, dynamodb=boto3.resource("dynamodb"))
 
 
 @lru_cache(maxsize=1)
@@ -117,6 +124,7 @@ ALL_CACHED = (
     event_bus,
     operator_topic,
     builds,
+    webhook_deliveries,
     inbox,
     s3_client,
     sfn_client,

@@ -27,6 +27,12 @@ import pytest
 from local.buildpixel import encode_custom_deploy, sample_metadata
 from local.gateway import FakeLambdaContext, function_url_event
 from tests.hardening.conftest import Figures
+from tests.hardening.hostile_archives import (
+    SPARSE_MAP_ENTRIES,
+    deep_name_archive,
+    named_archive,
+    pax_sparse_10_archive,
+)
 from tests.support.archives import Member, build_tar, build_targz, directory, file, gzip_bytes
 from tests.support.aws import MotoAccount, add_release_stub, moto_account
 
@@ -110,15 +116,57 @@ CLOSE = f"--{BOUNDARY}--\r\n".encode()
 ART = part("artifact", GOOD_ARTIFACT, filename="b.tar.gz")
 
 
+def meta_with(raw_member: str) -> bytes:
+    """Valid metadata plus one raw JSON member (for values ``json.dumps`` would not write)."""
+    return meta()[:-1] + b", " + raw_member.encode() + b"}"
+
+
+def metadata_push(metadata: bytes) -> bytes:
+    return part("metadata", metadata) + ART + CLOSE
+
+
 @dataclass(frozen=True)
 class Refused:
     status: int
     error: str
 
 
+INVALID_METADATA = Refused(400, "invalid_metadata")
+
+
 # Outcome: Refused (4xx, nothing stored), a str (accepted; the conversion fails with that reason), or None
 # (accepted, sanitised, converts). "{ID}" in a body is replaced by the case's build id.
 MULTIPART_CASES: dict[str, tuple[bytes, str, Refused | str | None]] = {
+    # issue 13 item 6: metadata is bounded before it is stored (these crashed the handler: 502)
+    "metadata with a 420 KB extra field": (
+        metadata_push(meta(notes="x" * 420_000)),
+        CONTENT_TYPE,
+        INVALID_METADATA,
+    ),
+    "metadata just over 16 KB": (metadata_push(meta(notes="x" * 16_384)), CONTENT_TYPE, INVALID_METADATA),
+    "metadata NaN": (metadata_push(meta_with('"score": NaN')), CONTENT_TYPE, INVALID_METADATA),
+    "metadata Infinity": (metadata_push(meta_with('"score": -Infinity')), CONTENT_TYPE, INVALID_METADATA),
+    "metadata 1e400": (metadata_push(meta_with('"score": 1e400')), CONTENT_TYPE, INVALID_METADATA),
+    "metadata 1e200 (beyond DynamoDB)": (
+        metadata_push(meta_with('"score": 1e200')),
+        CONTENT_TYPE,
+        INVALID_METADATA,
+    ),
+    "metadata 5000-digit integer": (
+        metadata_push(meta_with('"score": ' + "9" * 5000)),
+        CONTENT_TYPE,
+        INVALID_METADATA,
+    ),
+    "metadata nested 40 deep": (
+        metadata_push(meta_with('"deep": ' + "[" * 40 + "]" * 40)),
+        CONTENT_TYPE,
+        INVALID_METADATA,
+    ),
+    "metadata nested 100000 deep": (
+        metadata_push(meta_with('"deep": ' + "[" * 100_000 + "]" * 100_000)),
+        CONTENT_TYPE,
+        INVALID_METADATA,
+    ),
     "missing metadata part": (ART + CLOSE, CONTENT_TYPE, Refused(400, "missing_metadata")),
     "missing artifact part": (
         part("metadata", meta()) + CLOSE,
@@ -281,6 +329,21 @@ def test_hostile_multipart_bodies(account: MotoAccount, figures: Figures, case: 
         assert (result, built["status"]) == ("converted", "converted"), built.get("error")
 
 
+def test_metadata_strings_are_truncated_where_stored(account: MotoAccount) -> None:
+    build_id = case_id("metadata long string")
+    body = part("metadata", meta(build_id, notes="n" * 5000, nested={"deep": ["d" * 3000]})) + ART + CLOSE
+    status, answer = call_ingest(
+        body, {"Content-Type": CONTENT_TYPE, "Authorization": account.upload_authorization}
+    )
+    assert status == 202, answer
+    built = record(build_id)
+    assert built is not None
+    stored = built["metadata"]
+    assert stored["notes"] == "n" * 1023 + "…"
+    assert stored["nested"] == {"deep": ["d" * 1023 + "…"]}
+    assert stored["buildId"] == build_id
+
+
 def test_push_errors_never_echo_the_authorization_or_the_metadata(account: MotoAccount) -> None:
     secret_like = "sk_live_" + "9" * 40
     body = part("metadata", meta("leak-check", branch=secret_like * 10)) + ART + CLOSE
@@ -385,7 +448,7 @@ def many_entries(count: int) -> bytes:
     return gzip_bytes(out.getvalue(), level=3)
 
 
-LONG = "Windows/" + "/".join(["deep" * 20] * 8) + "/file.txt"  # > 255 bytes: needs PAX / GNU long names
+LONG = "Windows/" + "/".join(["deep" * 20] * 3) + "/file.txt"  # 259: > 255 needs PAX / GNU, <= MAX_PATH
 
 
 @dataclass(frozen=True)
@@ -436,7 +499,38 @@ ARCHIVE_CASES: dict[str, ArchiveCase] = {
         ),
         "unsupported tar type",
     ),
-    "GNU sparse member (holes rebuilt)": ArchiveCase(gnu_sparse_targz, None, ("Windows/sparse.bin",)),
+    "GNU sparse member": ArchiveCase(gnu_sparse_targz, "sparse"),
+    "GNU sparse 1.0 map of 40 M entries (156 KB)": ArchiveCase(
+        lambda: pax_sparse_10_archive(SPARSE_MAP_ENTRIES), "sparse"
+    ),
+    "PAX name of 60 KiB, 30 Ki levels deep": ArchiveCase(
+        lambda: deep_name_archive(60 * 1024), "longer than 260"
+    ),
+    "path over 260 characters": ArchiveCase(
+        lambda: named_archive("Windows/" + "/".join(["deep" * 20] * 4) + "/file.txt"), "longer than 260"
+    ),
+    "reserved name COM0": ArchiveCase(lambda: named_archive("Windows/COM0.log"), "reserved Windows name"),
+    "reserved name LPT superscript one": ArchiveCase(
+        lambda: named_archive("Windows/lpt\u00b9"), "reserved Windows name"
+    ),
+    "reserved name conout$.txt": ArchiveCase(
+        lambda: named_archive("Windows/conout$.txt"), "reserved Windows name"
+    ),
+    "fullwidth dot dot backslash": ArchiveCase(
+        lambda: named_archive("Windows/\uff0e\uff0e\uff3cevil.dll"), "may read as a separator"
+    ),
+    "division slash": ArchiveCase(lambda: named_archive("Windows/a\u2215b"), "may read as a separator"),
+    "yen sign": ArchiveCase(lambda: named_archive("Windows/a\u00a5b"), "may read as a separator"),
+    "right-to-left override": ArchiveCase(
+        lambda: named_archive("Windows/gnp.\u202eexe"), "invisible or control character"
+    ),
+    "zero-width space": ArchiveCase(
+        lambda: named_archive("Windows/Ga\u200bme.exe"), "invisible or control character"
+    ),
+    "dotless i collides with I": ArchiveCase(
+        lambda: build_targz([EXE, file("Windows/f\u0131le.txt", b"a"), file("Windows/FILE.txt", b"b")]),
+        "duplicate",
+    ),
     "PAX long name": ArchiveCase(lambda: gzip_bytes(tar_with([(info(LONG), b"long")])), None, (LONG,)),
     "GNU long name": ArchiveCase(
         lambda: gzip_bytes(tar_with([(info(LONG), b"long")], tarfile.GNU_FORMAT)), None, (LONG,)

@@ -17,6 +17,7 @@ import json
 import tarfile
 import zipfile
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ from pixelbridge.usecases.ingest_webhook import (
     parse_build_event,
     parse_envelope,
 )
+from pixelbridge.usecases.webhook_replay import WebhookReplayGuard
 from tests.hardening.conftest import Figures
 from tests.support.archives import build_targz, file, gzip_bytes
 from tests.support.aws import STREAMPIXEL_PROJECT, MotoAccount, moto_account
@@ -42,6 +44,8 @@ from tests.support.aws import STREAMPIXEL_PROJECT, MotoAccount, moto_account
 SIGNING_SECRET = "whsec_hardening_" + "7" * 24
 TOKEN = "k" * 40
 FILE_URL = f"https://downloads.example.test/dl/{TOKEN}/wb1.zip"
+CREATED_AT_ISO = "2026-05-01T10:00:00.000Z"
+CREATED_AT = datetime.fromisoformat(CREATED_AT_ISO.replace("Z", "+00:00")).timestamp()
 
 
 class StartRecorder:
@@ -64,6 +68,10 @@ def account() -> Iterator[MotoAccount]:
         )
         moto.secrets["BuildPixelSecret"] = secret
         monkeypatch.setattr(ingest, "LambdaFetchStarter", lambda function_name: StartRecorder())
+        # Signed webhooks are judged against their createdAt: a fixed clock at the corpus' timestamp.
+        monkeypatch.setattr(
+            ingest, "WebhookReplayGuard", lambda ledger: WebhookReplayGuard(ledger, clock=lambda: CREATED_AT)
+        )
         wiring.reset()
         wiring.builds().create(
             {
@@ -129,7 +137,7 @@ def streampixel(
 def envelope(event_type: str = BUILD_COMPLETE, build_id: str = "wbp1", **build: Any) -> dict[str, Any]:
     return {
         "type": event_type,
-        "createdAt": "2026-05-01T10:00:00.000Z",
+        "createdAt": CREATED_AT_ISO,
         "organizationId": "664f00aa11bb22cc33dd44ee",
         "data": {
             "build": {
@@ -358,7 +366,7 @@ def test_fuzz_buildpixel_envelope_parsers(document: Any) -> None:
 def test_fuzz_buildpixel_webhook_handler(account: MotoAccount, document: Any, text: bool) -> None:
     FUZZ_COUNT["buildpixel webhook handler"] += 1
     status, _ = buildpixel(json.dumps(document).encode(), text=text)
-    assert status in {200, 202, 400}
+    assert status in {200, 202, 400, 401, 409}  # 401: no createdAt; 409: Hypothesis sent the same body again
 
 
 @st.composite

@@ -19,6 +19,7 @@ from pixelbridge.adapters.buildpixel import BuildPixelClient
 from pixelbridge.adapters.builds import BuildRepository
 from pixelbridge.adapters.secrets import MissingSecretValue
 from pixelbridge.adapters.store import pull_key
+from pixelbridge.adapters.url_guard import UrlPolicy
 from pixelbridge.convert.sinks import S3MultipartSink
 from pixelbridge.usecases.fetch_artifact import ArtifactSink, FetchArtifact, FetchLimits
 
@@ -48,7 +49,11 @@ class Harness:
             return api_token
 
         client = BuildPixelClient(
-            self.sim.url, token, sleep=self.sleeps.append, max_rate_limit_wait=max_rate_limit_wait
+            self.sim.url,
+            token,
+            sleep=self.sleeps.append,
+            max_rate_limit_wait=max_rate_limit_wait,
+            artifact_urls=UrlPolicy(allowed_hosts=frozenset(), allow_loopback_http=True),  # the simulator
         )
 
         def open_sink(key: str, expected_size: int | None) -> ArtifactSink:
@@ -203,14 +208,13 @@ def test_announced_size_over_the_limit_fails_before_downloading(harness: Harness
     assert harness.objects() == []
 
 
-def test_content_length_over_the_limit_fails_without_reading_the_body(harness: Harness) -> None:
-    harness.received("f-big2")
-    harness.sim.knobs.bytes_per_second = 4 * MiB  # a full read would take ~1 s
-    fetch = harness.fetcher(max_bytes=1 * MiB, api_token=None)  # no API: only Content-Length tells
-    assert fetch("f-big2", harness.sim.signed_url("f-big2")).result == "failed"
-    record = harness.record("f-big2")
-    assert record["status"] == "failed" and "limit" in record["error"]
-    assert "checksum unavailable" in [entry["event"] for entry in record["timeline"]]
+def test_a_webhook_url_is_not_fetched_unless_the_download_api_confirms_the_build(harness: Harness) -> None:
+    harness.received("f-unconfirmed")
+    fetch = harness.fetcher(api_token=None)  # the download API cannot be asked
+    assert fetch("f-unconfirmed", harness.sim.signed_url("f-unconfirmed")).result == "failed"
+    record = harness.record("f-unconfirmed")
+    assert record["status"] == "failed" and "did not confirm the build" in record["error"]
+    assert harness.sim.requests_to("/artifacts/") == []
     assert harness.objects() == [] and harness.open_multipart_uploads() == []
 
 

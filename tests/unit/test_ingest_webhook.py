@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -62,7 +63,7 @@ def account(unconfigured: MotoAccount) -> MotoAccount:
 def envelope(event_type: str, build_id: str, **build: Any) -> dict[str, Any]:
     document: dict[str, Any] = {
         "type": event_type,
-        "createdAt": "2026-05-01T10:00:00.000Z",
+        "createdAt": datetime.now(UTC).isoformat(),  # signed webhooks are accepted within ±5 min
         "organizationId": "664f00aa11bb22cc33dd44ee",
         "data": {
             "build": {
@@ -149,11 +150,10 @@ def test_build_complete_without_artifact_url_still_starts_the_fetch(
 def test_replayed_build_complete_is_harmless(account: MotoAccount, starter: RecordingStarter) -> None:
     document = envelope("build.complete", "wh-replay")
     assert send(document)[0] == 202
-    status, body, _ = send(document)
-    assert status == 200
-    assert body["buildId"] == "wh-replay"
+    status, body, _ = send(document)  # the same signed delivery again: refused as a replay
+    assert (status, body["error"]) == (409, "duplicate_webhook")
     assert len(starter.started) == 1
-    assert events_of("wh-replay").count("pull arrival") == 1
+    assert "pull arrival" not in events_of("wh-replay")  # refused before the build is touched
 
 
 def test_build_already_pushed_is_not_fetched(account: MotoAccount, starter: RecordingStarter) -> None:
@@ -300,7 +300,7 @@ def test_unknown_fields_are_allowed_and_kept(account: MotoAccount, starter: Reco
 def test_other_events_are_ignored_with_200(
     account: MotoAccount, starter: RecordingStarter, event_type: str
 ) -> None:
-    status, body, _ = send({"type": event_type, "data": {}})
+    status, body, _ = send({"type": event_type, "createdAt": datetime.now(UTC).isoformat(), "data": {}})
     assert (status, body["ignored"]) == (200, True)
     assert starter.started == []
 
@@ -314,7 +314,7 @@ def test_build_failed_for_a_known_build_is_recorded_once(
     send(envelope("build.complete", "wh-f"))
     failed = envelope("build.failed", "wh-f")
     assert send(failed)[0] == 200
-    assert send(failed)[0] == 200  # retry of the same delivery
+    assert send(failed)[0] == 409  # the same signed delivery again: a replay
     assert events_of("wh-f").count("build.failed") == 1
     stored = record("wh-f")
     assert stored is not None and stored["status"] == "received"

@@ -15,6 +15,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from pixelbridge.adapters.url_guard import Resolver, UrlPolicy, UrlRefused, guarded_get, system_resolver
+
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 DEFAULT_RETRY_AFTER = 30.0
@@ -41,6 +43,10 @@ class BuildPixelRefused(BuildPixelError):
 
 class BuildPixelRateLimited(BuildPixelError):
     """429 for longer than we are willing to wait."""
+
+
+class ArtifactUrlRefused(BuildPixelError):
+    """The artifact URL or one of its redirects leads outside what BuildPixel serves: never retried."""
 
 
 class ArtifactUrlExpired(BuildPixelError):
@@ -131,8 +137,12 @@ class BuildPixelClient:
         sleep: Callable[[float], None] = time.sleep,
         max_rate_limit_wait: float = 300.0,
         backoff_base: float = 1.0,
+        artifact_urls: UrlPolicy | None = None,
+        resolve: Resolver = system_resolver,
     ) -> None:
         self._api_url = api_url.rstrip("/")
+        self._artifact_urls = artifact_urls or UrlPolicy.from_environment()
+        self._resolve = resolve
         self._api_token = api_token
         self._session = session or requests.Session()
         self._sleep = sleep
@@ -205,9 +215,17 @@ class BuildPixelClient:
         """Stream the artifact from byte ``start`` (asks for a Range; a server may answer 200 instead)."""
         headers = {"Range": f"bytes={start}-"} if start else {}
         try:
-            response = self._session.get(
-                url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+            response = guarded_get(
+                self._session,
+                url,
+                self._artifact_urls,
+                resolve=self._resolve,
+                headers=headers,
+                stream=True,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
             )
+        except UrlRefused as refused:
+            raise ArtifactUrlRefused(f"artifact URL refused: {refused}") from None
         except requests.RequestException as exc:
             raise BuildPixelUnavailable(f"{type(exc).__name__} connecting to {host_of(url)}") from None
         if response.status_code in (401, 403, 404, 410):

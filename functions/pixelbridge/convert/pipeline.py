@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO, Self
 
 from pixelbridge.convert.sinks import ZipSink
+from pixelbridge.convert.tar_guard import HardenedTarInfo
 from pixelbridge.domain.archive_rules import (
     DEFAULT_STORED_SUFFIXES,
     MemberKind,
@@ -37,6 +38,7 @@ from pixelbridge.domain.archive_rules import (
     is_already_compressed,
     member_kind,
     normalize_member_name,
+    zip_mode,
 )
 from pixelbridge.domain.errors import ArchiveRejected
 
@@ -396,7 +398,7 @@ class _ForwardReader(io.RawIOBase):
             raise ArchiveRejected(self._limits.total_limit_reason())
 
 
-class _GuardedTarInfo(tarfile.TarInfo):
+class _GuardedTarInfo(HardenedTarInfo):
     """Records why tarfile stopped (a clean end-of-archive block or not) and caps metadata blocks."""
 
     @classmethod
@@ -411,7 +413,7 @@ class _GuardedTarInfo(tarfile.TarInfo):
         if obj.type in _METADATA_TYPES and obj.size > MAX_METADATA_HEADER:
             raise ArchiveRejected("archive has an oversized tar metadata header")
         obj.offset = tarfile_.fileobj.tell() - tarfile.BLOCKSIZE
-        return obj._proc_member(tarfile_)  # type: ignore[attr-defined]
+        return obj._proc_member(tarfile_)
 
 
 def _convert(stream: Any, sink: ZipSink, limits: ConversionLimits) -> ConversionManifest:
@@ -483,7 +485,7 @@ class _ZipBuilder:
             return
         info = zipfile.ZipInfo(name + "/", dos_date_time(member.mtime))
         info.external_attr = (
-            (stat.S_IFDIR | (member.mode & 0o7777 or 0o755)) << 16
+            (stat.S_IFDIR | zip_mode(MemberKind.DIRECTORY, member.mode)) << 16
         ) | 0x10  # 0x10: MS-DOS dir
         info.file_size = 0
         info.compress_size = 0
@@ -496,7 +498,7 @@ class _ZipBuilder:
         if self.manifest.bytes_uncompressed > self.limits.max_total_bytes:
             raise ArchiveRejected(self.limits.total_limit_reason())  # before reading a byte of it
         info = zipfile.ZipInfo(name, dos_date_time(member.mtime))
-        info.external_attr = (stat.S_IFREG | (member.mode & 0o7777 or 0o644)) << 16
+        info.external_attr = (stat.S_IFREG | zip_mode(MemberKind.FILE, member.mode)) << 16
         info.file_size = member.size  # lets zipfile choose ZIP64 for the local header up front
         compress = member.size > 0 and not is_already_compressed(name, self.limits.stored_suffixes)
         info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED

@@ -31,6 +31,7 @@ from pixelbridge.settings import get_settings
 from pixelbridge.usecases.ingest_push import IngestPush, RequestRejected
 from pixelbridge.usecases.ingest_webhook import IngestWebhook
 from pixelbridge.usecases.operator import MAX_PAGE, OperatorApi
+from pixelbridge.usecases.webhook_replay import WebhookReplayGuard
 
 app = LambdaFunctionUrlResolver(enable_validation=True)
 app.include_router(status_page.router)  # GET /status: the operator status page
@@ -139,6 +140,7 @@ def buildpixel_webhook() -> Response[Any]:
         routes=wiring.routes(),
         fetch_starter=LambdaFetchStarter(get_settings().fetch_function_name),
         signing_secret=webhook_signing_secret,
+        replay_guard=WebhookReplayGuard(wiring.webhook_deliveries()),
     )
     outcome = use_case(body=raw_body(), signature=app.current_event.headers.get(SIGNATURE_HEADER.lower()))
     logger.info(

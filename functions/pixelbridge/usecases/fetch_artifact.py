@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from pixelbridge.adapters.buildpixel import (
     ArtifactResponse,
     ArtifactUrlExpired,
+    ArtifactUrlRefused,
     BuildPixelError,
     BuildPixelUnavailable,
     DownloadInfo,
@@ -185,15 +186,17 @@ class FetchArtifact:
 
     # -- the download loop ---------------------------------------------------------------------------
     def _download(self, build_id: str, artifact_url: str | None, transfer: _Transfer) -> str:
-        info = self._announced(build_id, required=artifact_url is None)
-        url = artifact_url or (info.url if info else "")
-        if info:
-            transfer.expect(info.size_bytes, info.checksum_md5)
+        # BuildPixel's download API confirms the build before a webhook's artifactUrl is fetched.
+        info = self._announced(build_id)
+        url = artifact_url or info.url
+        transfer.expect(info.size_bytes, info.checksum_md5)
         refreshes = failures = resumes = 0
         while True:
             self._ensure_time_left(transfer)
             try:
                 response = self._source.open_artifact(url, start=transfer.offset)
+            except ArtifactUrlRefused as refused:
+                raise FetchFailed(str(refused)) from None
             except ArtifactUrlExpired:
                 refreshes += 1
                 if refreshes > self._limits.max_url_refreshes:
@@ -229,15 +232,12 @@ class FetchArtifact:
         if skip:
             raise BuildPixelUnavailable("the server sent fewer bytes than we already had")
 
-    def _announced(self, build_id: str, *, required: bool) -> DownloadInfo | None:
-        """Size and MD5 (and a URL) from the download API; optional when the webhook gave a URL."""
+    def _announced(self, build_id: str) -> DownloadInfo:
+        """Size and MD5 (and a URL) from the download API: a build it does not confirm is not fetched."""
         try:
             return self._source.download_info(build_id)
         except (BuildPixelError, MissingSecretValue) as error:
-            if required:
-                raise FetchFailed(f"no artifact URL: {error}") from None
-            self._builds.record_event(build_id, "checksum unavailable", f"{error}; size/MD5 not verified")
-            return None
+            raise FetchFailed(f"BuildPixel's download API did not confirm the build: {error}") from None
 
     def _refreshed_url(self, build_id: str, transfer: _Transfer) -> str:
         try:

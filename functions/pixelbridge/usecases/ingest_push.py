@@ -51,7 +51,7 @@ def parse_json_object(raw: bytes, *, error: str, what: str) -> dict[str, Any]:
     """A JSON object from request bytes, or a 400 with ``error`` naming ``what`` was wrong."""
     try:
         document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
+    except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, > 4300-digit integers; deep nesting
         raise RequestRejected(400, error, f"{what} is not valid JSON") from exc
     if not isinstance(document, dict):
         raise RequestRejected(400, error, f"{what} must be a JSON object")

@@ -25,6 +25,7 @@ from pixelbridge.usecases.ingest_push import (
     parse_json_object,
     register_build,
 )
+from pixelbridge.usecases.webhook_replay import WebhookReplayGuard
 
 # BuildPixel sends a few hundred bytes; anything this big is not BuildPixel (checked before the HMAC).
 MAX_WEBHOOK_BYTES = 256 * 1024
@@ -137,11 +138,13 @@ class IngestWebhook:
         routes: list[Route],
         fetch_starter: ArtifactFetchStarter,
         signing_secret: Callable[[], str],
+        replay_guard: WebhookReplayGuard | None = None,
     ) -> None:
         self._builds = builds
         self._routes = routes
         self._fetch_starter = fetch_starter
         self._signing_secret = signing_secret
+        self._replay_guard = replay_guard
 
     def __call__(self, *, body: bytes, signature: str | None) -> Accepted:
         if len(body) > MAX_WEBHOOK_BYTES:
@@ -153,6 +156,12 @@ class IngestWebhook:
         if not signature_valid(body, signature, self._signing_secret()):
             raise RequestRejected(401, "unauthorized", f"{SIGNATURE_HEADER} does not match the body")
         document = parse_envelope(body)
+        if self._replay_guard is None:
+            return self._dispatch(document)
+        with self._replay_guard.delivery(document, signature):
+            return self._dispatch(document)
+
+    def _dispatch(self, document: dict[str, Any]) -> Accepted:
         event_type = document["type"]
         if event_type == BUILD_COMPLETE:
             return self._build_complete(parse_build_event(document))
