@@ -17,16 +17,23 @@ from __future__ import annotations
 
 import tarfile
 import time
-from typing import Any, BinaryIO
+from typing import Any
 
 from pixelbridge.convert.limits import CORRUPT, ConversionLimits, ConversionManifest, GiB, MiB
 from pixelbridge.convert.sinks import ZipSink
-from pixelbridge.convert.streams import CountingSource, SourceFailure, open_gunzip, require_gzip_magic
+from pixelbridge.convert.streams import (
+    ByteSource,
+    CountingSource,
+    SourceFailure,
+    open_gunzip,
+    require_gzip_magic,
+)
 from pixelbridge.convert.tar_reader import ForwardReader, GuardedTarInfo
 from pixelbridge.convert.zip_writer import ZipBuilder
 from pixelbridge.domain.errors import ArchiveRejected
 
 __all__ = [
+    "ByteSource",
     "ConversionLimits",
     "ConversionManifest",
     "GiB",
@@ -37,7 +44,7 @@ __all__ = [
 
 
 def convert_targz_to_zip(
-    source: BinaryIO, sink: ZipSink, limits: ConversionLimits | None = None
+    source: ByteSource, sink: ZipSink, limits: ConversionLimits | None = None
 ) -> ConversionManifest:
     """Convert the gzip-compressed tar read from ``source`` into a zip written to ``sink``.
 
@@ -54,7 +61,7 @@ def convert_targz_to_zip(
 
 
 def convert_tar_to_zip(
-    tar_stream: BinaryIO, sink: ZipSink, limits: ConversionLimits | None = None
+    tar_stream: ByteSource, sink: ZipSink, limits: ConversionLimits | None = None
 ) -> ConversionManifest:
     """Same as ``convert_targz_to_zip`` for an already-decompressed tar stream (``bytes_in`` = tar bytes)."""
     limits = limits or ConversionLimits()

@@ -12,7 +12,7 @@ import io
 import queue
 import threading
 import zlib
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from pixelbridge.convert.limits import MiB
 from pixelbridge.domain.errors import ArchiveRejected
@@ -35,6 +35,13 @@ DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+class ByteSource(Protocol):
+    """All the converter needs from its input: ``read(size)`` returning up to ``size`` bytes, ``b""`` at
+    the end (a file, a streaming HTTP/S3 body, the parallel ranged reader)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class SourceFailure(Exception):
     """Carries an error raised by the source through gzip/tar, so it is not taken for corruption."""
 
@@ -46,7 +53,7 @@ class SourceFailure(Exception):
 class CountingSource(io.RawIOBase):
     """Counts the bytes read from the source and lets the first bytes be peeked (the gzip magic)."""
 
-    def __init__(self, source: BinaryIO) -> None:
+    def __init__(self, source: ByteSource) -> None:
         super().__init__()
         self._source = source
         self._peeked = b""
