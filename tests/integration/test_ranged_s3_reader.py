@@ -67,9 +67,8 @@ class FlakyClient:
 
 
 def test_network_errors_and_5xx_are_retried_per_range(s3: Any) -> None:
-    slow_down = ClientError(
-        {"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject"
-    )
+    answer: Any = {"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}
+    slow_down = ClientError(answer, "GetObject")
     client = FlakyClient(
         s3,
         {

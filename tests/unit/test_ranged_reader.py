@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,6 +182,10 @@ class FakeResponse:
     def close(self) -> None:
         self.closed = True
 
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
+        for at in range(0, len(self.content), 4096):  # small pieces: the range is assembled from many
+            yield self.content[at : at + 4096]
+
 
 @dataclass
 class FakeSession:
@@ -190,7 +195,7 @@ class FakeSession:
     answers: list[FakeResponse | Exception] = field(default_factory=list)
     requested: list[str] = field(default_factory=list)
 
-    def get(self, url: str, *, headers: dict[str, str], timeout: Any) -> FakeResponse:
+    def get(self, url: str, *, headers: dict[str, str], timeout: Any, stream: bool = False) -> FakeResponse:
         self.requested.append(headers["Range"])
         if self.answers:
             answer = self.answers.pop(0)
@@ -238,3 +243,11 @@ def test_http_source_refuses_a_server_without_range_support() -> None:
     session = FakeSession(DATA, answers=[FakeResponse(200, {"Content-Length": str(len(DATA))}, DATA)])
     with pytest.raises(RangeRefused, match="does not serve byte ranges"):
         HttpRangeSource(session, SECRET_URL)
+
+
+def test_fill_buffer_assembles_chunks_once_and_returns_a_short_body_short() -> None:
+    from pixelbridge.adapters.ranged_reader import fill_buffer
+
+    assert fill_buffer(iter([b"abc", b"de", b"f"]), 6) == b"abcdef"
+    assert fill_buffer(iter([b"abc", b"de"]), 6) == b"abcde"  # the reader then retries the range
+    assert fill_buffer(iter([b"abcdefgh"]), 6) == b"abcdef"

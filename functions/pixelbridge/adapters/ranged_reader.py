@@ -15,13 +15,14 @@ from __future__ import annotations
 import io
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 MiB = 1024 * 1024
+READ_CHUNK = 1 * MiB  # bodies are copied into one preallocated buffer per range: no joined copy at the end
 
 
 class RangeUnavailable(Exception):
@@ -38,7 +39,7 @@ class RangeSource(Protocol):
     @property
     def size(self) -> int: ...
 
-    def fetch(self, start: int, stop: int) -> bytes: ...
+    def fetch(self, start: int, stop: int) -> bytes | bytearray: ...
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class ParallelRangedReader(io.RawIOBase):
         self._sleep = sleep
         self.size = source.size
         self._pool = ThreadPoolExecutor(max_workers=self._config.connections, thread_name_prefix="range-get")
-        self._pending: deque[Future[bytes]] = deque()  # requested ranges, in object order
+        self._pending: deque[Future[bytes | bytearray]] = deque()  # requested ranges, in object order
         self._next_start = 0  # first byte not yet requested
         self._view = memoryview(b"")  # the range being consumed
         self._offset = 0
@@ -149,7 +150,7 @@ class ParallelRangedReader(io.RawIOBase):
             self._next_start = stop
         self.peak_buffers = max(self.peak_buffers, len(self._pending) + (1 if len(self._view) else 0))
 
-    def _fetch_with_retries(self, start: int, stop: int) -> bytes:
+    def _fetch_with_retries(self, start: int, stop: int) -> bytes | bytearray:
         failures = 0
         while True:
             try:
@@ -168,6 +169,22 @@ class ParallelRangedReader(io.RawIOBase):
 # -- sources -------------------------------------------------------------------------------------------
 
 
+def fill_buffer(chunks: Iterable[bytes], size: int) -> bytearray:
+    """The chunks of one range body in a buffer allocated once (reading a body whole joins its chunks
+    into a second copy: twice the memory per range in flight). A short body comes back short."""
+    buffer = bytearray(size)
+    filled = 0
+    for chunk in chunks:
+        end = min(size, filled + len(chunk))
+        buffer[filled:end] = chunk[: end - filled]
+        filled = end
+        if filled == size:
+            break
+    if filled < size:
+        del buffer[filled:]
+    return buffer
+
+
 class S3RangeSource:
     """Byte ranges of one S3 object version: every GET is pinned to the ETag seen first (``IfMatch``),
     so a replaced object fails loudly instead of mixing two versions."""
@@ -181,7 +198,7 @@ class S3RangeSource:
         self.etag = str(head.get("ETag", ""))
         self.metadata: dict[str, str] = dict(head.get("Metadata") or {})
 
-    def fetch(self, start: int, stop: int) -> bytes:
+    def fetch(self, start: int, stop: int) -> bytes | bytearray:
         from botocore.exceptions import BotoCoreError, ClientError
 
         extra = {"IfMatch": self.etag} if self.etag else {}
@@ -189,7 +206,7 @@ class S3RangeSource:
             response = self._s3.get_object(
                 Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{stop - 1}", **extra
             )
-            return bytes(response["Body"].read())
+            return fill_buffer(response["Body"].iter_chunks(READ_CHUNK), stop - start)
         except ClientError as error:
             status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
             code = str(error.response.get("Error", {}).get("Code", ""))
@@ -218,7 +235,7 @@ class HttpRangeSource:
     def __repr__(self) -> str:  # the URL is a capability: keep it out of reprs and tracebacks
         return f"HttpRangeSource(host={self.host!r}, size={self.size})"
 
-    def fetch(self, start: int, stop: int) -> bytes:
+    def fetch(self, start: int, stop: int) -> bytes | bytearray:
         response = self._get(start, stop)
         try:
             if response.status_code != 206:
@@ -226,7 +243,7 @@ class HttpRangeSource:
             expected = f"bytes {start}-{stop - 1}/"
             if not response.headers.get("Content-Range", "").startswith(expected):
                 raise RangeRefused(f"{self.host} answered another range than bytes {start}-{stop - 1}")
-            return bytes(response.content)
+            return fill_buffer(response.iter_content(READ_CHUNK), stop - start)
         except (OSError, ValueError) as error:  # requests' body errors derive from these
             raise RangeUnavailable(f"{type(error).__name__} reading from {self.host}") from None
         finally:
@@ -247,7 +264,7 @@ class HttpRangeSource:
 
         try:
             response = self._session.get(
-                self._url, headers={"Range": f"bytes={start}-{stop - 1}"}, timeout=self._timeout
+                self._url, headers={"Range": f"bytes={start}-{stop - 1}"}, timeout=self._timeout, stream=True
             )
         except (requests.RequestException, OSError) as error:
             raise RangeUnavailable(f"{type(error).__name__} connecting to {self.host}") from None
