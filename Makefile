@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo test lint types template-check security unit e2e figures bench build clean events
+.PHONY: help venv demo test lint types template-check security unit e2e figures bench bench-converter bench-cold-start build clean events
 
 help:
 	@echo "make demo        run the whole pipeline locally (no AWS account): push build -> live"
 	@echo "make test        lint, types, template checks and the test suite (what CI runs)"
-	@echo "make bench       converter benchmark (SIZE_MB=1024 by default)"
+	@echo "make bench       shaped Lambda<->S3 benchmark: time to published zip (SIZE_MB=512 by default)"
 	@echo "make build       sam build (needs python3.13 on PATH, no Docker)"
 
 $(STAMP): requirements-dev.txt functions/requirements.txt pyproject.toml
@@ -57,8 +57,17 @@ figures: $(STAMP)
 	$(BIN)/python -m pytest -s -q -p no:randomly tests/hardening/test_faults_and_load.py \
 		tests/e2e/test_release.py::test_burst_for_one_user_all_go_live_with_zero_429
 
+# Shaped Lambda<->S3 links: time to published zip, converter vs gunzip, largest build in 15 min.
+# SIZE_MB=2048 for the 2 GB figures (slow on a small machine). Converter variants: make bench-converter.
 bench: $(STAMP)
+	$(BIN)/python bench/io_bench.py --size-mb $(or $(SIZE_MB),512) --repeat $(or $(REPEAT),1)
+
+bench-converter: $(STAMP)
 	$(BIN)/python bench/convert_bench.py --size-mb $(or $(SIZE_MB),1024) --repeat $(or $(REPEAT),1)
+
+# Handler import cost on Python 3.13 vs import boto3 alone, and the per-function package size.
+bench-cold-start: $(STAMP)
+	$(BIN)/python bench/cold_start.py
 
 events: $(STAMP)
 	$(BIN)/python scripts/make_events.py
