@@ -57,31 +57,34 @@ def runtime_python() -> str:
     raise SystemExit("python3.13 not found (set PYENV_VERSION=3.13.0:3.12.1:3.11.7 or put it on PATH)")
 
 
-def ensure_venv(venv: Path) -> Path:
+def ensure_venv(venv: Path, requirements: Path = REQUIREMENTS) -> Path:
     python = venv / "bin" / "python"
     stamp = venv / ".requirements"
-    wanted = REQUIREMENTS.read_text()
+    wanted = requirements.read_text()
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
     env = {**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "3.13.0:3.12.1:3.11.7")}
     subprocess.run([runtime_python(), "-m", "venv", "--clear", str(venv)], check=True, env=env)
     pip = [str(python), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "-r", str(REQUIREMENTS), "boto3"], check=True)
+    subprocess.run([*pip, "-r", str(requirements), "boto3"], check=True)
     stamp.write_text(wanted)
     return python
 
 
-def import_ms(python: Path, statement: str, runs: int) -> float:
-    """Minimum over ``runs`` fresh interpreters of the import's cumulative time (-X importtime), ms."""
-    best = float("inf")
-    env = {**os.environ, **IMPORT_ENV, "PYTHONPATH": str(FUNCTIONS)}
+def import_ms(trees: list[tuple[Path, Path]], statement: str, runs: int) -> list[float]:
+    """Per (interpreter, functions dir), the minimum over ``runs`` fresh processes of the import's
+    cumulative time (-X importtime), in ms. They take turns run by run, so a busy moment hits all alike."""
+    best = [float("inf")] * len(trees)
     for _ in range(runs):
-        child = subprocess.run(
-            [str(python), "-X", "importtime", "-c", statement], capture_output=True, text=True, env=env
-        )
-        if child.returncode != 0:
-            raise SystemExit(f"{statement!r} failed:\n{child.stderr[-2000:]}")
-        best = min(best, _top_level_us(child.stderr, statement) / 1000)
+        for index, (python, functions) in enumerate(trees):
+            env = {**os.environ, **IMPORT_ENV, "PYTHONPATH": str(functions)}
+            child = subprocess.run(
+                [str(python), "-X", "importtime", "-c", statement], capture_output=True, text=True, env=env
+            )
+            if child.returncode != 0:
+                best[index] = float("nan")
+                continue
+            best[index] = min(best[index], _top_level_us(child.stderr, statement) / 1000)
     return best
 
 
@@ -100,17 +103,19 @@ def _top_level_us(report: str, statement: str) -> int:
     return sum(cumulative for cumulative, _ in top[first:])
 
 
-def package_mb(python: Path) -> tuple[float, float, list[str]]:
-    """(unzipped MB, zipped MB, botocore copies) of requirements + pixelbridge, as sam build packs them."""
+def package_mb(python: Path, functions: Path) -> tuple[float, float, list[str]]:
+    """(unzipped MB, zipped MB, botocore copies) of the requirements + the pixelbridge package in
+    ``functions``, as sam build packs them."""
+    requirements = functions / "requirements.txt"
     with tempfile.TemporaryDirectory() as target:
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--target", target, "-r", str(REQUIREMENTS)],
+            [str(python), "-m", "pip", "install", "--quiet", "--target", target, "-r", str(requirements)],
             check=True,
         )
         raw = 0
         archive_path = Path(target) / "function.zip"
         with zipfile.ZipFile(archive_path, "w", zipfile.ZIP_DEFLATED) as archive:
-            for base in (Path(target), FUNCTIONS):
+            for base in (Path(target), functions):
                 for path in sorted(base.rglob("*")):
                     if path.is_file() and path != archive_path and "__pycache__" not in path.parts:
                         raw += path.stat().st_size
@@ -119,31 +124,54 @@ def package_mb(python: Path) -> tuple[float, float, list[str]]:
         return raw / 1e6, archive_path.stat().st_size / 1e6, botocores
 
 
+def checkout(ref: str, into: Path) -> Path:
+    """The ``functions/`` tree of git ``ref`` (for a before/after table)."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "functions"], capture_output=True, check=True
+    )
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into / "functions"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "pixelbridge-cold-313")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline-ref", help="a git ref measured alongside (its code and requirements)")
+    parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    python = ensure_venv(args.venv)
-    version = subprocess.run([str(python), "-V"], capture_output=True, text=True).stdout.strip()
-    boto3_ms = import_ms(python, "import boto3", args.runs)
-    print(f"{version}, -X importtime, minimum of {args.runs}; requirements: {REQUIREMENTS.relative_to(ROOT)}")
-    header = f"{'import':<42} {'ms':>7} {'extra vs boto3':>15}"
+    trees = [(ensure_venv(args.venv), FUNCTIONS)]
+    labels = ["now"]
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.baseline_ref:
+            functions = checkout(args.baseline_ref, Path(scratch))
+            venv = args.venv.with_name(args.venv.name + "-baseline")
+            trees.append((ensure_venv(venv, functions / "requirements.txt"), functions))
+            labels.append(args.baseline_ref[:10])
+        report(trees, labels, args.runs)
+
+
+def report(trees: list[tuple[Path, Path]], labels: list[str], runs: int) -> None:
+    version = subprocess.run([str(trees[0][0]), "-V"], capture_output=True, text=True).stdout.strip()
+    boto3_ms = import_ms(trees, "import boto3", runs)
+    print(f"{version}, -X importtime, minimum of {runs}, runs interleaved; 'extra' = above import boto3")
+    header = f"{'import':<42}" + "".join(f" {label + ' ms':>14} {'extra':>6}" for label in labels)
     print(header + "\n" + "-" * len(header))
-    print(f"{'boto3 (alone)':<42} {boto3_ms:>7.0f} {'':>15}")
+    print(f"{'boto3 (alone)':<42}" + "".join(f" {ms:>14.0f} {'':>6}" for ms in boto3_ms))
     for module in [*HANDLERS, "aws_xray_sdk.core", "pixelbridge.convert.pipeline"]:
-        try:
-            ms = import_ms(python, f"import boto3, {module}", args.runs)
-        except SystemExit:
-            print(f"{module:<42} {'not installed / fails':>23}")
-            continue
-        print(f"{module:<42} {ms:>7.0f} {ms - boto3_ms:>+14.0f}")
-    raw, zipped, botocores = package_mb(python)
-    print(
-        f"\npackage per function: {raw:.1f} MB unzipped, {zipped:.1f} MB zipped; botocore copies: {botocores}"
-    )
+        timings = import_ms(trees, f"import boto3, {module}", runs)
+        cells = [
+            f" {'-':>14} {'':>6}" if ms != ms else f" {ms:>14.0f} {ms - base:>+6.0f}"  # NaN: not importable
+            for ms, base in zip(timings, boto3_ms, strict=True)
+        ]
+        print(f"{module:<42}" + "".join(cells))
+    for label, (python, functions) in zip(labels, trees, strict=True):
+        raw, zipped, botocores = package_mb(python, functions)
+        print(
+            f"package ({label}): {raw:.1f} MB unzipped, {zipped:.1f} MB zipped; botocore copies: {botocores}"
+        )
 
 
 if __name__ == "__main__":
