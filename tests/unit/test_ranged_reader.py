@@ -122,10 +122,13 @@ def test_a_range_that_keeps_failing_surfaces_after_every_byte_before_it() -> Non
     source = FakeSource(DATA, transient_failures={4 * RANGE: 99})
     reader, sleeps = reader_for(source, max_attempts=3)
     received = bytearray()
-    with reader, pytest.raises(RangeUnavailable, match="dropped at 4000"):
+    with pytest.raises(RangeUnavailable, match="dropped at 4000"):
         while chunk := reader.read(700):
             received += chunk
     assert bytes(received) == DATA[: 4 * RANGE]
+    with pytest.raises(RangeUnavailable):  # the failure sticks: later reads never skip the lost range
+        reader.read(700)
+    reader.close()
     assert [start for start, _ in source.calls].count(4 * RANGE) == 3 and len(sleeps) == 2
 
 

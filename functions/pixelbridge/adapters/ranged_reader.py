@@ -13,6 +13,7 @@ Messages never carry a URL (signed URLs are capabilities).
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -83,6 +84,8 @@ class ParallelRangedReader(io.RawIOBase):
         self.ranges_released = 0  # ranges handed over in full (the reader moved past them)
         self.peak_buffers = 0  # most ranges held at once (requested + being consumed)
         self.retries = 0  # failed attempts that were retried, all ranges together
+        self._retries_lock = threading.Lock()
+        self._failure: BaseException | None = None  # once a range failed, every later read fails too
 
     def readable(self) -> bool:
         return True
@@ -123,6 +126,8 @@ class ParallelRangedReader(io.RawIOBase):
             raise ValueError("read from a closed reader")
         if size == 0:
             return memoryview(b"")
+        if self._failure is not None:
+            raise self._failure
         if self._offset == len(self._view) and not self._next_range():
             return memoryview(b"")
         view = self._view[self._offset : self._offset + size]
@@ -138,7 +143,13 @@ class ParallelRangedReader(io.RawIOBase):
         self._request_ahead()
         if not self._pending:
             return False
-        data = self._pending.popleft().result()  # re-raises the range's definitive error here
+        if self._failure is not None:
+            raise self._failure
+        try:
+            data = self._pending.popleft().result()  # re-raises the range's definitive error here
+        except BaseException as failure:
+            self._failure = failure  # never skip past a missing range
+            raise
         self._view = memoryview(data)
         return bool(data)
 
@@ -162,7 +173,8 @@ class ParallelRangedReader(io.RawIOBase):
                 failures += 1
                 if failures >= self._config.max_attempts:
                     raise
-                self.retries += 1
+                with self._retries_lock:
+                    self.retries += 1
                 self._sleep(self._config.backoff(failures))
 
 
