@@ -4,8 +4,9 @@
 
 Everything talks to ``shaped_server`` on 127.0.0.1: every connection waits 20 ms for its first byte,
 then moves at most 90 MB/s (both defaults; S3 from Lambda gives one GET ~80-100 MB/s). Each scenario
-runs in its own child process, so its wall time and peak RSS (VmHWM) are its own. Printed, never
-asserted. Tables:
+runs in its own child process, so its wall time and peak RSS (VmHWM) are its own; with --repeat N the
+fastest of N interleaved runs is kept (on a shared machine, use 3: slow runs measure the neighbours).
+Printed, never asserted. Tables:
 
 1. CPU: the converter vs single-core isal gunzip on both inputs -- the realistic one (``.pak`` content
    Huffman-coded like compressed assets: inflates at real speed) and the repository's generator (random
@@ -338,10 +339,20 @@ def print_cpu_table(inputs: dict[str, Path], repeat: int) -> float:
     )
     print(header + "\n" + "-" * len(header))
     realistic_rate = 0.0
+    jobs = {
+        (label, variant): {"phases": [variant], "input": str(path), **_NO_NET}
+        for label, path in inputs.items()
+        for variant in ("isal_gunzip", "converter_null")
+    }
+    best: dict[tuple[str, str], dict[str, float]] = {}
+    for _ in range(repeat):  # interleaved: gunzip and converter see the same neighbours' load
+        for key, job in jobs.items():
+            figures = measure(job)
+            if key not in best or figures["seconds"] < best[key]["seconds"]:
+                best[key] = figures
     for label, path in inputs.items():
         size_mb = path.stat().st_size / 1e6
-        gunzip = measure({"phases": ["isal_gunzip"], "input": str(path), **_NO_NET}, repeat)
-        converter = measure({"phases": ["converter_null"], "input": str(path), **_NO_NET}, repeat)
+        gunzip, converter = best[(label, "isal_gunzip")], best[(label, "converter_null")]
         rate = size_mb / converter["seconds"]
         realistic_rate = realistic_rate or rate
         print(
