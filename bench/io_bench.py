@@ -460,8 +460,8 @@ def print_largest_build_table(artifact: Path, converter_rate: float, args: argpa
         one_pass = LAMBDA_SECONDS * one_pass_rate / 1e3
         ten_gb = 10e3 / one_pass_rate
         print(
-            f"{rate:>13.0f} {reads[1]:>10.0f}/s {reads[n]:>10.0f}/s {fetch_one:>16.0f}GB {two_parallel:>17.0f}GB"
-            f" {one_pass:>15.0f}GB {ten_gb:>18.0f} s"
+            f"{rate:>13.0f} {reads[1]:>10.0f}/s {reads[n]:>10.0f}/s {fetch_one:>16.0f}GB"
+            f" {two_parallel:>17.0f}GB {one_pass:>15.0f}GB {ten_gb:>18.0f} s"
         )
     print(
         "* not built yet: FetchFunction downloads with one stream (this branch parallelises the converter's\n"
