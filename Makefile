@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo serve test lint types template-check security unit e2e figures bench build clean events
+.PHONY: help venv demo serve test lint types template-check security unit e2e figures bench bench-converter bench-cold-start build clean events
 
 ## this list of targets
 help:
@@ -73,9 +73,17 @@ figures: $(STAMP)
 	$(BIN)/python -m pytest -s -q -p no:randomly tests/hardening/test_faults_and_load.py \
 		tests/e2e/test_release.py::test_burst_for_one_user_all_go_live_with_zero_429
 
-## converter benchmark (SIZE_MB=1024, REPEAT=1)
+## shaped Lambda<->S3 benchmark: time to published zip, converter vs gunzip, largest build in 15 min (SIZE_MB=512; 2048 for 2 GB)
 bench: $(STAMP)
+	$(BIN)/python bench/io_bench.py --size-mb $(or $(SIZE_MB),512) --repeat $(or $(REPEAT),1)
+
+## converter variants (SIZE_MB=1024, REPEAT=1)
+bench-converter: $(STAMP)
 	$(BIN)/python bench/convert_bench.py --size-mb $(or $(SIZE_MB),1024) --repeat $(or $(REPEAT),1)
+
+## handler import cost on Python 3.13 vs import boto3 alone, and the per-function package size
+bench-cold-start: $(STAMP)
+	$(BIN)/python bench/cold_start.py
 
 ## regenerate events/ (sample events for sam local invoke)
 events: $(STAMP)

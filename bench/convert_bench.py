@@ -76,7 +76,7 @@ def variant_converter_null_igzip_threaded(source: Path, out_dir: Path) -> None:
     from pixelbridge.convert import pipeline
     from pixelbridge.convert.sinks import CountingNullSink
 
-    pipeline._open_gunzip = lambda source: igzip_threaded.open(source, "rb", threads=1)
+    pipeline.open_gunzip = lambda source: igzip_threaded.open(source, "rb", threads=1)
     with open(source, "rb") as handle:
         pipeline.convert_targz_to_zip(handle, CountingNullSink())
 

@@ -84,7 +84,7 @@ def run_child(job: dict[str, Any]) -> dict[str, float]:
     body = s3.get_object(Bucket=job["bucket"], Key=pull_key(job["build_id"]))["Body"]
     sink = S3MultipartSink(s3, job["bucket"], f"dl/bench/{job['build_id']}.zip", expected_size=job["size"])
     try:
-        convert_targz_to_zip(body, sink)  # type: ignore[arg-type]  # StreamingBody reads like a file
+        convert_targz_to_zip(body, sink)  # StreamingBody reads like a file
         sink.complete()
     except BaseException:
         sink.abort()

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pixelbridge import wiring
 from pixelbridge.adapters.convert_starter import RETRY_SOURCE
 from pixelbridge.convert.pipeline import ConversionLimits
-from pixelbridge.observability import logger, metrics, tracer
+from pixelbridge.observability import logger, metrics
 from pixelbridge.settings import get_settings
 from pixelbridge.usecases.convert_build import ConvertBuild
 
@@ -80,7 +80,6 @@ def convert_once() -> Any:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     IDEMPOTENCY.register_lambda_context(context)

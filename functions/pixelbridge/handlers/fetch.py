@@ -14,7 +14,7 @@ from pixelbridge import wiring
 from pixelbridge.adapters.buildpixel import BuildPixelClient, session_with_pool
 from pixelbridge.convert.sinks import S3MultipartSink
 from pixelbridge.domain.metadata import BUILD_ID_PATTERN
-from pixelbridge.observability import logger, metrics, tracer
+from pixelbridge.observability import logger, metrics
 from pixelbridge.settings import get_settings
 from pixelbridge.usecases.fetch_artifact import ArtifactSink, FetchArtifact, FetchLimits
 
@@ -62,7 +62,6 @@ def valid_request(event: dict[str, Any]) -> tuple[str, str | None] | None:
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = valid_request(event)

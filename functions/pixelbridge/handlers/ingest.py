@@ -26,7 +26,7 @@ from pixelbridge.domain.routes import RoutesConfigError
 from pixelbridge.domain.secrets import secrets_equal
 from pixelbridge.domain.signatures import SIGNATURE_HEADER
 from pixelbridge.handlers import status_page
-from pixelbridge.observability import logger, metrics, tracer
+from pixelbridge.observability import logger, metrics
 from pixelbridge.settings import get_settings
 from pixelbridge.usecases.ingest_push import IngestPush, RequestRejected
 from pixelbridge.usecases.ingest_webhook import IngestWebhook
@@ -122,7 +122,6 @@ def handle_invalid_request(error: RequestValidationError) -> Response[Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()  # validate configuration at cold start

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pixelbridge import wiring
 from pixelbridge.adapters.builds import from_dynamo
 from pixelbridge.adapters.metrics import PowertoolsMetrics
-from pixelbridge.observability import logger, metrics, tracer
+from pixelbridge.observability import logger, metrics
 from pixelbridge.settings import get_settings
 from pixelbridge.usecases.notify import NotifyStatusChanges
 
@@ -51,7 +51,6 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_settings()

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pixelbridge import wiring
 from pixelbridge.domain.reconciliation import StuckThresholds
-from pixelbridge.observability import logger, metrics, tracer
+from pixelbridge.observability import logger, metrics
 from pixelbridge.settings import Settings, get_settings
 from pixelbridge.usecases.reconcile import ReconcileBuilds
 
@@ -24,7 +24,6 @@ def thresholds(settings: Settings) -> StuckThresholds:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()

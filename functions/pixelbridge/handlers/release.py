@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pixelbridge import wiring
-from pixelbridge.observability import logger, metrics, tracer
+from pixelbridge.observability import logger, metrics
 from pixelbridge.settings import get_settings
 from pixelbridge.usecases.release import ReleaseConfig, ReleaseTasks
 
@@ -48,7 +48,6 @@ def run_action(tasks: ReleaseTasks, event: dict[str, Any]) -> Any:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     logger.append_keys(build_id=event.get("buildId"), action=event.get("action"))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from pixelbridge.adapters.builds import BuildRepository
 from pixelbridge.adapters.handoff import HandoffStore
 from pixelbridge.adapters.multipart import MultipartError, parse_build_upload
-from pixelbridge.adapters.store import InboxStore, build_id_from_key
+from pixelbridge.adapters.ranged_reader import ParallelRangedReader, RangedReadConfig, S3RangeSource
+from pixelbridge.adapters.store import MULTIPART_TYPE_METADATA, InboxStore, build_id_from_key
 from pixelbridge.adapters.workflow import Workflow
-from pixelbridge.convert.pipeline import ConversionLimits, convert_targz_to_zip
+from pixelbridge.convert.pipeline import ByteSource, ConversionLimits, convert_targz_to_zip
 from pixelbridge.convert.sinks import S3MultipartSink
 from pixelbridge.domain.errors import ArchiveRejected
 from pixelbridge.domain.statuses import BuildStatus
@@ -51,6 +52,7 @@ class ConvertBuild:
         workflow: Workflow,
         s3: Any,
         limits: ConversionLimits,
+        reads: RangedReadConfig | None = None,
     ) -> None:
         self._builds = builds
         self._inbox = inbox
@@ -58,6 +60,7 @@ class ConvertBuild:
         self._workflow = workflow
         self._s3 = s3
         self._limits = limits
+        self._reads = reads or RangedReadConfig()
 
     def __call__(self, key: str) -> ConvertOutcome:
         parsed = build_id_from_key(key)
@@ -87,11 +90,14 @@ class ConvertBuild:
 
     def _convert(self, build_id: str, key: str, attempt: int, execution: str) -> ConvertOutcome:
         location = self._handoff.new_location(build_id)
-        body, size, content_type = self._inbox.open(key)
-        sink = S3MultipartSink(self._s3, self._handoff.bucket, location.key, expected_size=size)
+        # The stored artifact is read with parallel byte-range GETs: one S3 connection gives ~90 MB/s.
+        source = S3RangeSource(self._s3, self._inbox.bucket, key)
+        reader = ParallelRangedReader(source, self._reads)
+        sink = S3MultipartSink(self._s3, self._handoff.bucket, location.key, expected_size=source.size)
         try:
+            content_type = source.metadata.get(MULTIPART_TYPE_METADATA, "")
             manifest = convert_targz_to_zip(
-                self._artifact_stream(key, body, content_type), sink, self._limits
+                self._artifact_stream(key, reader, content_type), sink, self._limits
             )
             sink.complete()
         except (ArchiveRejected, MultipartError) as rejected:
@@ -107,7 +113,7 @@ class ConvertBuild:
             self._builds.record_event(build_id, "conversion error", f"{reason}; will be retried")
             raise
         finally:
-            body.close()
+            reader.close()
         summary = manifest.to_dict()
         self._builds.transition(
             build_id,
@@ -125,7 +131,7 @@ class ConvertBuild:
         self._start_release(build_id, execution)
         return ConvertOutcome(build_id, "converted")
 
-    def _artifact_stream(self, key: str, body: BinaryIO, content_type: str) -> BinaryIO:
+    def _artifact_stream(self, key: str, body: ByteSource, content_type: str) -> ByteSource:
         if not key.endswith(".multipart"):
             return body
         # Push bodies are ≤ 4.5 MiB (the Function URL limit), so reading one whole is cheap.

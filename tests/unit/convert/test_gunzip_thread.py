@@ -10,17 +10,18 @@ import struct
 import pytest
 from isal import isal_zlib
 
-from pixelbridge.convert.pipeline import _CountingSource, _GunzipThread, convert_targz_to_zip
+from pixelbridge.convert.pipeline import convert_targz_to_zip
 from pixelbridge.convert.sinks import CountingNullSink
+from pixelbridge.convert.streams import CountingSource, GunzipThread
 from pixelbridge.domain.errors import ArchiveRejected
 from tests.support.archives import build_targz, file, gzip_bytes
 
 DATA = random.Random(5).randbytes(50_000) + b"text " * 20_000  # incompressible, then compressible
 
 
-def tiny_thread(data: bytes) -> _GunzipThread:
+def tiny_thread(data: bytes) -> GunzipThread:
     """Blocks and reads far smaller than the data, so every boundary case is crossed many times."""
-    return _GunzipThread(_CountingSource(io.BytesIO(data)), block_size=4096, blocks=2, input_buffer=777)
+    return GunzipThread(CountingSource(io.BytesIO(data)), block_size=4096, blocks=2, input_buffer=777)
 
 
 def test_concatenated_members_come_out_whole_and_in_order() -> None:
@@ -77,18 +78,18 @@ def test_a_source_error_reaches_the_consumer() -> None:
             self.sent = True
             return payload[: len(payload) // 2]
 
-    with _GunzipThread(_CountingSource(Failing()), block_size=1 << 20, blocks=2) as reader:  # type: ignore[arg-type]
+    with GunzipThread(CountingSource(Failing()), block_size=1 << 20, blocks=2) as reader:  # type: ignore[arg-type]
         received = bytearray()
         with pytest.raises(Exception) as caught:
             while view := reader.read_view(1 << 20):
                 received += view
-    assert "gone" in str(caught.value)  # wrapped by _CountingSource; the converter unwraps it
+    assert "gone" in str(caught.value)  # wrapped by CountingSource; the converter unwraps it
     assert bytes(received) == DATA[: len(received)]  # whatever isal returned before the failure is kept
 
 
 def test_closing_before_the_end_stops_the_worker() -> None:
     big = gzip_bytes(bytes(20_000_000))
-    reader = _GunzipThread(_CountingSource(io.BytesIO(big)), block_size=65536, blocks=2)
+    reader = GunzipThread(CountingSource(io.BytesIO(big)), block_size=65536, blocks=2)
     assert reader.read(10) == bytes(10)
     reader.close()  # the worker is blocked waiting for a free block: close must wake and join it
     assert reader.closed and not reader._worker.is_alive()

@@ -1,0 +1,178 @@
+"""Import cost of every Lambda handler vs ``import boto3`` alone, and the deployment package's size.
+
+    .venv/bin/python bench/cold_start.py [--venv /tmp/pb-cold-313] [--runs 5]
+
+Cold start on Lambda is dominated by imports. This builds (once) a virtualenv on the Lambda runtime's
+Python (3.13, found through ``PYENV_VERSION`` or on PATH) holding only ``functions/requirements.txt``
+plus boto3 (the runtime ships boto3; it is not in the package), then runs each import in a fresh
+interpreter with ``-X importtime`` ``--runs`` times and keeps the minimum. "extra" is a handler's cost
+above ``import boto3`` measured in the same run. The package size is what ``sam build`` would zip for a
+function: ``pip install --target`` of the requirements plus the ``pixelbridge`` package, zipped (deflate).
+Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ROOT / "functions"
+REQUIREMENTS = FUNCTIONS / "requirements.txt"
+HANDLERS = sorted(
+    f"pixelbridge.handlers.{path.stem}"
+    for path in (FUNCTIONS / "pixelbridge" / "handlers").glob("*.py")
+    if path.stem != "__init__"
+)
+# Settings the handler modules may read at import; values are placeholders (nothing is called).
+IMPORT_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "cold",
+    "AWS_SECRET_ACCESS_KEY": "cold",
+    "POWERTOOLS_SERVICE_NAME": "pixelbridge",
+    "POWERTOOLS_METRICS_NAMESPACE": "PixelBridge",
+}
+
+
+def runtime_python() -> str:
+    env = {**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "3.13.0:3.12.1:3.11.7")}
+    for candidate in ("python3.13", sys.executable):
+        try:
+            version = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.version_info[:2] >= (3, 13))"],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            )
+        except (OSError, subprocess.CalledProcessError):
+            continue
+        if version.stdout.strip() == "True":
+            return candidate
+    raise SystemExit("python3.13 not found (set PYENV_VERSION=3.13.0:3.12.1:3.11.7 or put it on PATH)")
+
+
+def ensure_venv(venv: Path, requirements: Path = REQUIREMENTS) -> Path:
+    python = venv / "bin" / "python"
+    stamp = venv / ".requirements"
+    wanted = requirements.read_text()
+    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return python
+    env = {**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "3.13.0:3.12.1:3.11.7")}
+    subprocess.run([runtime_python(), "-m", "venv", "--clear", str(venv)], check=True, env=env)
+    pip = [str(python), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "-r", str(requirements), "boto3"], check=True)
+    stamp.write_text(wanted)
+    return python
+
+
+def import_ms(trees: list[tuple[Path, Path]], statement: str, runs: int) -> list[float]:
+    """Per (interpreter, functions dir), the minimum over ``runs`` fresh processes of the import's
+    cumulative time (-X importtime), in ms. They take turns run by run, so a busy moment hits all alike."""
+    best = [float("inf")] * len(trees)
+    for _ in range(runs):
+        for index, (python, functions) in enumerate(trees):
+            env = {**os.environ, **IMPORT_ENV, "PYTHONPATH": str(functions)}
+            child = subprocess.run(
+                [str(python), "-X", "importtime", "-c", statement], capture_output=True, text=True, env=env
+            )
+            if child.returncode != 0:
+                best[index] = float("nan")
+                continue
+            best[index] = min(best[index], _top_level_us(child.stderr, statement) / 1000)
+    return best
+
+
+def _top_level_us(report: str, statement: str) -> int:
+    """Sum of the cumulative times of the top-level imports the statement made (not the interpreter's
+    own start-up imports, which come before the first module the statement names)."""
+    roots = {name.strip().split(".")[0] for name in statement.removeprefix("import ").split(",")}
+    top: list[tuple[int, str]] = []
+    for line in report.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line.split(":", 1)[1].split("|")
+        if not name[1:].startswith(" "):  # one space after the bar: a top-level import
+            top.append((int(cumulative), name.strip()))
+    first = next(index for index, (_, name) in enumerate(top) if name.split(".")[0] in roots)
+    return sum(cumulative for cumulative, _ in top[first:])
+
+
+def package_mb(python: Path, functions: Path) -> tuple[float, float, list[str]]:
+    """(unzipped MB, zipped MB, botocore copies) of the requirements + the pixelbridge package in
+    ``functions``, as sam build packs them."""
+    requirements = functions / "requirements.txt"
+    with tempfile.TemporaryDirectory() as target:
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--target", target, "-r", str(requirements)],
+            check=True,
+        )
+        raw = 0
+        archive_path = Path(target) / "function.zip"
+        with zipfile.ZipFile(archive_path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for base in (Path(target), functions):
+                for path in sorted(base.rglob("*")):
+                    if path.is_file() and path != archive_path and "__pycache__" not in path.parts:
+                        raw += path.stat().st_size
+                        archive.write(path, path.relative_to(base))
+        botocores = sorted(str(p.relative_to(target)) for p in Path(target).glob("botocore*"))
+        return raw / 1e6, archive_path.stat().st_size / 1e6, botocores
+
+
+def checkout(ref: str, into: Path) -> Path:
+    """The ``functions/`` tree of git ``ref`` (for a before/after table)."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "functions"], capture_output=True, check=True
+    )
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into / "functions"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "pixelbridge-cold-313")
+    parser.add_argument("--baseline-ref", help="a git ref measured alongside (its code and requirements)")
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    trees = [(ensure_venv(args.venv), FUNCTIONS)]
+    labels = ["now"]
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.baseline_ref:
+            functions = checkout(args.baseline_ref, Path(scratch))
+            venv = args.venv.with_name(args.venv.name + "-baseline")
+            trees.append((ensure_venv(venv, functions / "requirements.txt"), functions))
+            labels.append(args.baseline_ref[:10])
+        report(trees, labels, args.runs)
+
+
+def report(trees: list[tuple[Path, Path]], labels: list[str], runs: int) -> None:
+    version = subprocess.run([str(trees[0][0]), "-V"], capture_output=True, text=True).stdout.strip()
+    boto3_ms = import_ms(trees, "import boto3", runs)
+    print(f"{version}, -X importtime, minimum of {runs}, runs interleaved; 'extra' = above import boto3")
+    header = f"{'import':<42}" + "".join(f" {label + ' ms':>14} {'extra':>6}" for label in labels)
+    print(header + "\n" + "-" * len(header))
+    print(f"{'boto3 (alone)':<42}" + "".join(f" {ms:>14.0f} {'':>6}" for ms in boto3_ms))
+    for module in [*HANDLERS, "aws_xray_sdk.core", "pixelbridge.convert.pipeline"]:
+        timings = import_ms(trees, f"import boto3, {module}", runs)
+        cells = [
+            f" {'-':>14} {'':>6}" if ms != ms else f" {ms:>14.0f} {ms - base:>+6.0f}"  # NaN: not importable
+            for ms, base in zip(timings, boto3_ms, strict=True)
+        ]
+        print(f"{module:<42}" + "".join(cells))
+    for label, (python, functions) in zip(labels, trees, strict=True):
+        raw, zipped, botocores = package_mb(python, functions)
+        print(
+            f"package ({label}): {raw:.1f} MB unzipped, {zipped:.1f} MB zipped; botocore copies: {botocores}"
+        )
+
+
+if __name__ == "__main__":
+    main()
