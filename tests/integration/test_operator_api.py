@@ -23,9 +23,6 @@ HOLD_ROUTES = json.dumps(
 class FakeConvertStarter:
     calls: ClassVar[list[tuple[str, str, int]]] = []
 
-    def __init__(self, function_name: str) -> None:
-        self.function_name = function_name
-
     def start(self, build_id: str, key: str, retry: int) -> None:
         FakeConvertStarter.calls.append((build_id, key, retry))
 
@@ -40,12 +37,11 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoAccount]:
         arn = sfn.create_state_machine(name="release", definition=definition, roleArn=role)["stateMachineArn"]
         monkeypatch.setenv("STATE_MACHINE_ARN", arn)
         from pixelbridge import wiring
-        from pixelbridge.handlers import ingest
 
         wiring.reset()
         FakeConvertStarter.calls = []
-        monkeypatch.setattr(ingest, "LambdaConvertStarter", FakeConvertStarter)
-        yield moto
+        with wiring.override(wiring.Overrides(convert_starter=FakeConvertStarter())):
+            yield moto
 
 
 def operator_auth(account: MotoAccount) -> dict[str, str]:

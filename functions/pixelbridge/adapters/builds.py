@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -19,10 +18,13 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.statuses import BuildStatus, allowed_sources, is_terminal
 from pixelbridge.domain.timeline import Clock, iso, timeline_entry, utc_now
+from pixelbridge.ports import BuildPage, InvalidCursor
 
-BuildRecord = dict[str, Any]
+__all__ = ["BuildPage", "BuildRecord", "BuildRepository", "InvalidCursor"]
+
 
 UPLOAD_ID_INDEX = "uploadId-index"
 HANDOFF_TOKEN_INDEX = "handoffToken-index"  # noqa: S105 - an index name, not a secret
@@ -36,16 +38,6 @@ RECENT_INDEX = "recent-index"
 # Every build record carries this constant, the partition of RECENT_INDEX (all builds, newest first).
 RECORD_KIND = "build"
 MAX_LIST_QUERIES = 10
-
-
-class InvalidCursor(ValueError):
-    """A listing cursor that this repository did not hand out."""
-
-
-@dataclass(frozen=True)
-class BuildPage:
-    records: list[BuildRecord]
-    cursor: str | None
 
 
 def _encode_cursor(key: dict[str, Any] | None) -> str | None:

@@ -16,10 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pixelbridge import wiring
 from pixelbridge.adapters.convert_starter import RETRY_SOURCE
-from pixelbridge.convert.pipeline import ConversionLimits
 from pixelbridge.observability import logger, metrics, tracer
 from pixelbridge.settings import get_settings
-from pixelbridge.usecases.convert_build import ConvertBuild
 
 # S3 delivers at least once: one object version converts once (key + eTag), a crashed run again.
 IDEMPOTENCY = IdempotencyConfig(expires_after_seconds=7 * 24 * 3600)
@@ -59,18 +57,8 @@ def object_refs(event: dict[str, Any]) -> list[dict[str, str]]:
 @lru_cache(maxsize=1)
 def convert_once() -> Any:
     """The conversion wrapped in Powertools idempotency, built once the settings are known."""
-    settings = get_settings()
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
-    use_case = ConvertBuild(
-        builds=wiring.builds(),
-        inbox=wiring.inbox(),
-        handoff=wiring.handoff(),
-        workflow=wiring.workflow(),
-        s3=wiring.s3_client(),
-        limits=ConversionLimits(
-            max_total_bytes=settings.convert_max_total_bytes, max_entries=settings.convert_max_entries
-        ),
-    )
+    persistence = DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table)
+    use_case = wiring.convert_build()
 
     @idempotent_function(data_keyword_argument="ref", config=IDEMPOTENCY, persistence_store=persistence)
     def convert(ref: dict[str, str]) -> dict[str, Any]:

@@ -6,15 +6,19 @@ import io
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from pixelbridge.adapters.builds import BuildRepository
-from pixelbridge.adapters.handoff import HandoffStore
-from pixelbridge.adapters.multipart import MultipartError, parse_build_upload
-from pixelbridge.adapters.store import InboxStore, build_id_from_key
-from pixelbridge.adapters.workflow import Workflow
 from pixelbridge.convert.pipeline import ConversionLimits, convert_targz_to_zip
-from pixelbridge.convert.sinks import S3MultipartSink
 from pixelbridge.domain.errors import ArchiveRejected
+from pixelbridge.domain.inbox import build_id_from_key
 from pixelbridge.domain.statuses import BuildStatus
+from pixelbridge.ports import (
+    BuildsPort,
+    HandoffPort,
+    InboxPort,
+    MultipartError,
+    UploadParser,
+    WorkflowPort,
+    ZipSinkFactory,
+)
 
 CONVERTIBLE = {BuildStatus.RECEIVED, BuildStatus.STORED, BuildStatus.CONVERTING}
 # A conversion that never finished (Lambda killed at its time limit) is tried again this many times in all.
@@ -45,18 +49,20 @@ class ConvertBuild:
     def __init__(
         self,
         *,
-        builds: BuildRepository,
-        inbox: InboxStore,
-        handoff: HandoffStore,
-        workflow: Workflow,
-        s3: Any,
+        builds: BuildsPort,
+        inbox: InboxPort,
+        handoff: HandoffPort,
+        workflow: WorkflowPort,
+        open_zip_sink: ZipSinkFactory,
+        parse_upload: UploadParser,
         limits: ConversionLimits,
     ) -> None:
         self._builds = builds
         self._inbox = inbox
         self._handoff = handoff
         self._workflow = workflow
-        self._s3 = s3
+        self._open_zip_sink = open_zip_sink
+        self._parse_upload = parse_upload
         self._limits = limits
 
     def __call__(self, key: str) -> ConvertOutcome:
@@ -88,7 +94,7 @@ class ConvertBuild:
     def _convert(self, build_id: str, key: str, attempt: int, execution: str) -> ConvertOutcome:
         location = self._handoff.new_location(build_id)
         body, size, content_type = self._inbox.open(key)
-        sink = S3MultipartSink(self._s3, self._handoff.bucket, location.key, expected_size=size)
+        sink = self._open_zip_sink(location.key, size)
         try:
             manifest = convert_targz_to_zip(
                 self._artifact_stream(key, body, content_type), sink, self._limits
@@ -129,7 +135,7 @@ class ConvertBuild:
         if not key.endswith(".multipart"):
             return body
         # Push bodies are ≤ 4.5 MiB (the Function URL limit), so reading one whole is cheap.
-        return io.BytesIO(parse_build_upload(body.read(), content_type).artifact)
+        return io.BytesIO(self._parse_upload(body.read(), content_type).artifact)
 
     def _start_release(self, build_id: str, execution: str) -> None:
         if not self._workflow.configured:

@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from pixelbridge.adapters.builds import BuildRecord, BuildRepository
-from pixelbridge.adapters.slots import SlotBook
-from pixelbridge.adapters.streampixel import StreampixelClient, StreampixelCredentials
-from pixelbridge.adapters.workflow import Workflow
 from pixelbridge.domain.errors import PixelBridgeError, RateLimited, StreampixelError, Superseded, Transient
+from pixelbridge.domain.records import BuildRecord, release_policy, release_terms
 from pixelbridge.domain.slots import call_spacing_seconds, transient_backoff_seconds
 from pixelbridge.domain.statuses import BuildStatus, is_terminal
 from pixelbridge.domain.timeline import Clock, iso, parse_iso, utc_now
+from pixelbridge.ports import BuildsPort, SlotsPort, StreampixelCredentials, StreampixelPort, WorkflowPort
 from pixelbridge.usecases.redistribute import RedistributionRefused, Redistributor
 
 # Builds that no longer compete for a route: a failed newer build must not supersede a good older one.
@@ -53,11 +51,11 @@ class ReleaseTasks:
     def __init__(
         self,
         *,
-        builds: BuildRepository,
-        slots: SlotBook,
-        streampixel: StreampixelClient,
+        builds: BuildsPort,
+        slots: SlotsPort,
+        streampixel: StreampixelPort,
         credentials: Callable[[str], StreampixelCredentials],
-        workflow: Workflow,
+        workflow: WorkflowPort,
         config: ReleaseConfig,
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
@@ -76,12 +74,11 @@ class ReleaseTasks:
     def prepare(self, build_id: str) -> dict[str, Any]:
         """Everything the state machine needs to route this build, and supersede older waiting builds."""
         record = self._record(build_id)
-        release = record.get("release") or {}
         if not record.get("redistribution"):  # a rollback target is older on purpose
             self._supersede_older_waiting_builds(record)
         return {
             "buildId": build_id,
-            "policy": release.get("policy", "auto"),
+            "policy": release_policy(record),
             "approvalTimeoutSeconds": self._config.approval_timeout_seconds,
             "liveWindowSeconds": max(1, self._config.live_window_seconds),
         }
@@ -89,8 +86,11 @@ class ReleaseTasks:
     def _supersede_older_waiting_builds(self, record: BuildRecord) -> None:
         for older in self._competitors(record, newer=False):
             # An auto build is released by Streampixel itself once uploaded: nothing left to stop.
-            older_policy = (older.get("release") or {}).get("policy", "auto")
-            if older_policy != "auto" and older.get("waitToken") and older.get("waitingFor") == "approval":
+            if (
+                release_policy(older) != "auto"
+                and older.get("waitToken")
+                and older.get("waitingFor") == "approval"
+            ):
                 self._workflow.fail(
                     str(older["waitToken"]), "Superseded", f"build {record['buildId']} is newer on this route"
                 )
@@ -276,11 +276,9 @@ class ReleaseTasks:
     def _keep_route_live(self, rejected: BuildRecord, reason: str) -> None:
         """Never dark: a release rejected after distribution started may have left the route dark,
         so the route's previous live upload is distributed again (through the same slot queue)."""
-        release = rejected.get("release") or {}
-        never_dark = release.get("neverDark", release.get("policy") == "manual")
         started = rejected.get("distributeRequestedAt") or rejected.get("distributionStartedAt")
         route = rejected.get("route")
-        if not (never_dark and started and route and route != "-"):
+        if not (release_terms(rejected).never_dark and started and route and route != "-"):
             return
         build_id = rejected["buildId"]
         previous = self._redistributor.current_live(str(route), excluding=build_id)
@@ -351,7 +349,7 @@ class ReleaseTasks:
 
     @staticmethod
     def _account(record: BuildRecord) -> str:
-        return str((record.get("release") or {}).get("account", "default"))
+        return release_terms(record).account
 
     def _competitors(self, record: BuildRecord, *, newer: bool) -> list[BuildRecord]:
         route = record.get("route")
@@ -440,7 +438,7 @@ def awaited_outcome(record: BuildRecord, waiting_for: str) -> tuple[str, dict[st
 
 
 def answer_waiting_task(
-    workflow: Workflow, builds: BuildRepository, record: BuildRecord, outcome: tuple[str, dict[str, Any]]
+    workflow: WorkflowPort, builds: BuildsPort, record: BuildRecord, outcome: tuple[str, dict[str, Any]]
 ) -> bool:
     """Resume or fail the task the build waits in, once: the token is cleared only if still ours."""
     token = record.get("waitToken")

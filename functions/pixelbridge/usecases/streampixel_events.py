@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pixelbridge.adapters.builds import BuildRecord, BuildRepository
-from pixelbridge.adapters.handoff import HandoffStore, token_from_url
-from pixelbridge.adapters.workflow import Workflow
+from pixelbridge.domain.handoff import token_from_url
+from pixelbridge.domain.records import BuildRecord, release_policy, release_terms
 from pixelbridge.domain.statuses import BuildStatus
+from pixelbridge.ports import BuildsPort, HandoffPort, WorkflowPort
 from pixelbridge.usecases.release import answer_waiting_task, awaited_outcome
 
 BUILD_EVENTS = {
@@ -48,7 +48,7 @@ def _text(payload: dict[str, Any], key: str) -> str | None:
 
 
 class StreampixelEvents:
-    def __init__(self, *, builds: BuildRepository, workflow: Workflow, handoff: HandoffStore) -> None:
+    def __init__(self, *, builds: BuildsPort, workflow: WorkflowPort, handoff: HandoffPort) -> None:
         self._builds = builds
         self._workflow = workflow
         self._handoff = handoff
@@ -80,7 +80,7 @@ class StreampixelEvents:
             return None
         if upload_id and upload_id in (record.get("previousUploadIds") or []):
             return None  # a late event of an upload an operator retry has replaced
-        expected_project = (record.get("release") or {}).get("streampixelProjectId")
+        expected_project = release_terms(record).project_id
         if _text(payload, "projectId") not in (None, expected_project):
             return None
         return record
@@ -107,7 +107,7 @@ class StreampixelEvents:
         status = _text(payload, "status") or ""
         detail = f"Streampixel: {status}" if status else "Streampixel"
         target: BuildStatus | None = BuildStatus.PROCESSING
-        policy = (record.get("release") or {}).get("policy", "auto")
+        policy = release_policy(record)
         if event == "build.distributing":
             target = BuildStatus.DISTRIBUTING
             fields["distributionStartedAt"] = record.get("distributionStartedAt") or now
