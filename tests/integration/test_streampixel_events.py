@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pixelbridge.adapters.builds import BuildRepository
+from pixelbridge.domain.streampixel_webhook import StreampixelEvent
 from pixelbridge.usecases.streampixel_events import StreampixelEvents
 from tests.support.aws import STREAMPIXEL_PROJECT, MotoAccount, moto_account
 
@@ -66,17 +67,19 @@ def builds(account: MotoAccount) -> BuildRepository:
     return repository
 
 
-def event(name: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "event": name,
-        "projectId": STREAMPIXEL_PROJECT,
-        "uploadId": "u1",
-        "fileUrl": FILE_URL,
-        "status": "",
-        "objection": None,
-        "timestamp": f"2026-11-22T12:00:0{len(name) % 10}Z",
-        **fields,
-    }
+def event(name: str, **fields: Any) -> StreampixelEvent:
+    return StreampixelEvent.model_validate(
+        {
+            "event": name,
+            "projectId": STREAMPIXEL_PROJECT,
+            "uploadId": "u1",
+            "fileUrl": FILE_URL,
+            "status": "",
+            "objection": None,
+            "timestamp": f"2026-11-22T12:00:0{len(name) % 10}Z",
+            **fields,
+        }
+    )
 
 
 def handler(builds: BuildRepository) -> tuple[StreampixelEvents, RecordingWorkflow, RecordingHandoff]:

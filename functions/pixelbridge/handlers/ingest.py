@@ -1,7 +1,7 @@
 """IngestFunction: one Function URL, three APIs, each a Powertools Router in its own module.
 
 ``GET /openapi.json`` is generated from the routes (Powertools validation parses and checks the
-query and path parameters); every refusal goes through the one error map in ``http_edge``.
+query and path parameters); every refusal goes through the one error map in ``http_errors``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pixelbridge.handlers import buildpixel_webhook, operator_actions, operator_reads, push
-from pixelbridge.handlers.http_edge import register_error_map
+from pixelbridge.handlers.http_errors import register_error_map
 from pixelbridge.observability import logger, metrics, tracer
 from pixelbridge.settings import get_settings
 

@@ -8,8 +8,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import LambdaFunctionUrlRouter
 
 from pixelbridge import wiring
-from pixelbridge.handlers.http_edge import json_response, raw_body
 from pixelbridge.handlers.operator_auth import OPERATOR_SECURITY, require_operator
+from pixelbridge.handlers.responses import json_response, raw_body
 from pixelbridge.observability import logger
 from pixelbridge.usecases.operator import rollback_target
 

@@ -9,8 +9,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import LambdaFunctionUrlRouter
 
 from pixelbridge import wiring
-from pixelbridge.handlers.http_edge import json_response
 from pixelbridge.handlers.operator_auth import OPERATOR_SECURITY, require_operator
+from pixelbridge.handlers.responses import json_response
 from pixelbridge.usecases.operator import MAX_PAGE
 
 router = LambdaFunctionUrlRouter()

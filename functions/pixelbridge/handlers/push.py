@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import LambdaFunctionUrlRouter
 
 from pixelbridge import wiring
-from pixelbridge.handlers.http_edge import raw_body, receipt_response
+from pixelbridge.handlers.responses import raw_body, receipt_response
 from pixelbridge.observability import logger
 
 router = LambdaFunctionUrlRouter()

@@ -1,38 +1,29 @@
-"""The HTTP edge's shared parts: the ONE error map (domain refusal -> status + ``{"error","message"}``),
-registered once on each Function URL resolver, and the few helpers every route uses."""
+"""The HTTP edge's ONE error map: domain refusal -> status + ``{"error", "message"}``.
+
+Registered once on each Function URL resolver; use cases never name an HTTP status.
+"""
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from pixelbridge.domain.errors import (
-    Conflict,
-    Invalid,
-    MissingSecretValue,
-    NotFound,
-    Rejected,
-    TooLarge,
-    Unauthorized,
-    Unavailable,
-    UnsupportedFormat,
-)
+from pixelbridge.domain import errors
+from pixelbridge.domain.errors import MissingSecretValue, Rejected
+from pixelbridge.handlers.responses import error_response
 from pixelbridge.observability import logger
-from pixelbridge.usecases.intake import Receipt
 
 HTTP_STATUS: dict[type[Rejected], int] = {
-    Invalid: 400,
-    Unauthorized: 401,
-    NotFound: 404,
-    Conflict: 409,
-    TooLarge: 413,
-    UnsupportedFormat: 415,
-    Unavailable: 503,
+    errors.Invalid: 400,
+    errors.Unauthorized: 401,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.TooLarge: 413,
+    errors.UnsupportedFormat: 415,
+    errors.Unavailable: 503,
 }
 
 
@@ -41,26 +32,6 @@ NOT_CONFIGURED = "PixelBridge is not configured yet (a secret is not filled)"
 
 def status_of(error: Rejected) -> int:
     return next((HTTP_STATUS[kind] for kind in type(error).__mro__ if kind in HTTP_STATUS), 400)
-
-
-def json_response(body: dict[str, Any], status: int = 200) -> Response[Any]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
-
-
-def error_response(status: int, error: str, message: str) -> Response[Any]:
-    return json_response({"error": error, "message": message}, status)
-
-
-def receipt_response(receipt: Receipt, body: dict[str, Any] | None = None) -> Response[Any]:
-    """202 when this delivery took the build in (work starts now), 200 when it only reports or ignores."""
-    return json_response(receipt.body if body is None else body, 202 if receipt.taken_in else 200)
-
-
-def raw_body(event: BaseProxyEvent) -> bytes:
-    """The request body as bytes: Function URLs base64-encode binary bodies (multipart included)."""
-    if not event.body:
-        return b""
-    return base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode("utf-8")
 
 
 def register_error_map(app: ApiGatewayResolver) -> None:
