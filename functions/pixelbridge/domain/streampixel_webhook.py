@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
-def _text_or_none(value: Any) -> str | None:
+def text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-Text = Annotated[str | None, BeforeValidator(_text_or_none)]
+Text = Annotated[str | None, BeforeValidator(text_or_none)]
 
 
 class StreampixelEvent(BaseModel):

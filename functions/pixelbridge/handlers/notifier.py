@@ -14,18 +14,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pixelbridge import wiring
 from pixelbridge.adapters.builds import from_dynamo
-from pixelbridge.adapters.metrics import PowertoolsMetrics
 from pixelbridge.observability import logger, metrics, tracer
 from pixelbridge.settings import get_settings
-from pixelbridge.usecases.notify import NotifyStatusChanges
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-
-
-def notify() -> NotifyStatusChanges:
-    return NotifyStatusChanges(
-        events=wiring.event_bus(), operators=wiring.operator_topic(), metrics=PowertoolsMetrics(metrics)
-    )
 
 
 def image(raw: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -36,7 +28,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     stream = record.dynamodb
     if stream is None:
         return
-    outcome = notify()(image(stream.old_image), image(stream.new_image))
+    outcome = wiring.notify_status_changes()(image(stream.old_image), image(stream.new_image))
     if outcome.change is not None:
         logger.info(
             "build status change",

@@ -38,7 +38,7 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def parse_json_object(raw: bytes, *, error: str, what: str) -> dict[str, Any]:
-    """A JSON object from request bytes, or a 400 with ``error`` naming ``what`` was wrong."""
+    """A JSON object from request bytes, or Invalid with ``error`` naming ``what`` was wrong."""
     try:
         document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: deep nesting

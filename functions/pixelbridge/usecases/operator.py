@@ -16,7 +16,7 @@ Statuses (DESIGN §2.3: every transition is conditional, no backwards moves):
   - otherwise, the inbox artifact is still there → ``stored`` and ConvertFunction re-converts it
     (async invoke: a conversion can take 15 minutes; this API answers in seconds).
 
-  Anything else (live, superseded, skipped, still running, nothing left to re-drive) is 409.
+  Anything else (live, superseded, skipped, still running, nothing left to re-drive) is a Conflict.
 * **rollback**: re-distributes an earlier upload of the route through the same slot queue without
   moving any status (see ``usecases.redistribute``): a ``live`` build stays ``live``; the timeline
   and ``liveSince`` say which upload the route streams now.
