@@ -99,28 +99,12 @@ def both_concurrently(stack: LocalStack, build_id: str) -> list[int]:
     """
     from local.buildpixel import encode_custom_deploy
     from pixelbridge import wiring
-    from pixelbridge.adapters.fetch_starter import LambdaFetchStarter
     from pixelbridge.domain.signatures import sign
-    from pixelbridge.handlers.ingest import expected_upload_authorization, webhook_signing_secret
-    from pixelbridge.settings import get_settings
-    from pixelbridge.usecases.ingest_push import IngestPush
-    from pixelbridge.usecases.ingest_webhook import IngestWebhook
+    from pixelbridge.handlers.responses import receipt_response
 
     multipart, content_type = encode_custom_deploy(sample_metadata(build_id), ARTIFACT)
     webhook = json.dumps(stack.buildpixel.build_event("build.complete", build_id)).encode()
-    ingest_push = IngestPush(
-        builds=wiring.builds(),
-        inbox=wiring.inbox(),
-        routes=wiring.routes(),
-        expected_authorization=expected_upload_authorization,
-        max_body_bytes=get_settings().max_push_bytes,
-    )
-    ingest_webhook = IngestWebhook(
-        builds=wiring.builds(),
-        routes=wiring.routes(),
-        fetch_starter=LambdaFetchStarter(get_settings().fetch_function_name),
-        signing_secret=webhook_signing_secret,
-    )
+    ingest_push, ingest_webhook = wiring.ingest_push(), wiring.ingest_webhook()
     calls: list[Callable[[], Any]] = [
         lambda: ingest_push(
             body=multipart, content_type=content_type, authorization=stack.upload_authorization
@@ -132,7 +116,7 @@ def both_concurrently(stack: LocalStack, build_id: str) -> list[int]:
 
     def run(call: Callable[[], Any]) -> None:
         barrier.wait()
-        statuses.append(call().status_code)
+        statuses.append(receipt_response(call()).status_code)  # the edge's own status rule
 
     threads = [threading.Thread(target=run, args=(call,)) for call in calls]
     for thread in threads:
