@@ -412,7 +412,7 @@ class MemorySink(io.BytesIO):
 def assert_converts_safely_or_rejects(targz: bytes) -> None:
     sink = MemorySink()
     try:
-        convert_targz_to_zip(io.BytesIO(targz), sink, ConversionLimits(max_total_bytes=8 * 1024 * 1024))  # type: ignore[arg-type]
+        convert_targz_to_zip(io.BytesIO(targz), sink, ConversionLimits(max_total_bytes=8 * 1024 * 1024))
     except ArchiveRejected as rejected:
         assert rejected.reason
         return

@@ -361,7 +361,7 @@ def test_doctor_calls_test_webhook_per_project_and_never_echoes_the_api_key(acco
     assert status == 200
     assert body["ok"] is True
     assert [result["route"] for result in body["results"]] == ["main"]  # both routes share one project
-    assert json.loads(responses.calls[0].request.body)["projectId"] == STREAMPIXEL_PROJECT
+    assert json.loads(responses.calls[0].request.body or "")["projectId"] == STREAMPIXEL_PROJECT
     assert "sp-api-key-secret-value" not in json.dumps(body)
 
 

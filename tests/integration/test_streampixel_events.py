@@ -11,30 +11,10 @@ from pixelbridge.adapters.builds import BuildRepository
 from pixelbridge.domain.streampixel_webhook import StreampixelEvent
 from pixelbridge.usecases.streampixel_events import StreampixelEvents
 from tests.support.aws import STREAMPIXEL_PROJECT, MotoAccount, moto_account
+from tests.support.fakes import RecordingHandoff, RecordingWorkflow
 
 TOKEN = "t" * 32
 FILE_URL = f"https://downloads.example.test/dl/{TOKEN}/b1.zip"
-
-
-class RecordingWorkflow:
-    def __init__(self) -> None:
-        self.answers: list[tuple[str, str, Any]] = []
-
-    def resume(self, token: str, output: dict[str, Any]) -> bool:
-        self.answers.append(("success", token, output))
-        return True
-
-    def fail(self, token: str, error: str, cause: str) -> bool:
-        self.answers.append(("failure", token, (error, cause)))
-        return True
-
-
-class RecordingHandoff:
-    def __init__(self) -> None:
-        self.deleted: list[str] = []
-
-    def delete(self, key: str) -> None:
-        self.deleted.append(key)
 
 
 @pytest.fixture
@@ -84,7 +64,7 @@ def event(name: str, **fields: Any) -> StreampixelEvent:
 
 def handler(builds: BuildRepository) -> tuple[StreampixelEvents, RecordingWorkflow, RecordingHandoff]:
     workflow, handoff = RecordingWorkflow(), RecordingHandoff()
-    return StreampixelEvents(builds=builds, workflow=workflow, handoff=handoff), workflow, handoff  # type: ignore[arg-type]
+    return StreampixelEvents(builds=builds, workflow=workflow, handoff=handoff), workflow, handoff
 
 
 def timeline(builds: BuildRepository) -> list[str]:

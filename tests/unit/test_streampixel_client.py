@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -131,11 +132,12 @@ def test_every_call_passes_the_timeout_and_does_not_follow_redirects(call: str) 
         rsps.post(UPLOAD_URL, json={"uploadId": UPLOAD_ID})
         rsps.post(DISTRIBUTE_URL, json={"message": "Distribution triggered"})
         rsps.post(TEST_WEBHOOK_URL, json={"success": True, "statusCode": 200, "message": "ok"})
-        {
+        calls: dict[str, Callable[[], object]] = {
             "upload": lambda: client.upload_file(CREDS, PROJECT_ID, FILE_URL, auto_release=True),
             "distribute": lambda: client.distribute_file(CREDS, PROJECT_ID, UPLOAD_ID),
             "test_webhook": lambda: client.test_webhook(CREDS, PROJECT_ID),
-        }[call]()
+        }
+        calls[call]()
     assert seen[0]["timeout"] == TIMEOUT
     assert seen[0]["allow_redirects"] is False
 

@@ -143,7 +143,7 @@ def test_outputs() -> None:
         assert outputs[name].get("Description"), name
 
     def sub(name: str) -> str:
-        return outputs[name]["Value"]["Fn::Sub"]
+        return str(outputs[name]["Value"]["Fn::Sub"])
 
     assert sub("UploadBuildUrl") == "${IngestFunctionUrl.FunctionUrl}builds/upload"
     assert sub("BuildPixelWebhookUrl") == "${IngestFunctionUrl.FunctionUrl}webhooks/buildpixel"

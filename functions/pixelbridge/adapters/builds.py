@@ -411,4 +411,5 @@ class BuildRepository:
             if _is_condition_failure(error):
                 return None
             raise
-        return from_dynamo(response["Attributes"])
+        record: BuildRecord = from_dynamo(response["Attributes"])
+        return record

@@ -164,7 +164,7 @@ class IngestWebhook:
 
     @staticmethod
     def _fetch_never_started(record: BuildRecord) -> bool:
-        """A pull registered by an earlier delivery whose fetch could not be started (refused as Unavailable)."""
+        """A pull registered by an earlier delivery whose fetch was refused as Unavailable."""
         return (
             record.get("source") == "pull"
             and record.get("status") == BuildStatus.RECEIVED
