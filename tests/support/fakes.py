@@ -8,10 +8,12 @@ write, ``None`` when a condition fails. They satisfy the protocols structurally:
 from __future__ import annotations
 
 import copy
+import io
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
+from pixelbridge.domain.inbox import push_key
 from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.statuses import BuildStatus, allowed_sources, is_terminal
 from pixelbridge.domain.timeline import iso, timeline_entry, utc_now
@@ -274,3 +276,23 @@ class RecordingHandoff:
 
     def delete(self, key: str) -> None:
         self.deleted.append(key)
+
+
+class MemoryInbox:
+    """``InboxPort`` over a dict; ``fail_next`` makes the next store raise (storage outage)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str]] = {}
+        self.fail_next = False
+
+    def put_push_body(self, build_id: str, body: bytes, content_type: str) -> str:
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("S3 is unavailable")
+        key = push_key(build_id)
+        self.objects[key] = (body, content_type)
+        return key
+
+    def open(self, key: str) -> tuple[Any, int, str]:
+        body, content_type = self.objects[key]
+        return io.BytesIO(body), len(body), content_type
