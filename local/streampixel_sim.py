@@ -1,8 +1,8 @@
 """A local Streampixel simulator: the write API plus the asynchronous build pipeline and its webhooks.
 
-Implements ``/pixelStripeApi/projects/{upload-file,distribute-file,test-webhook}`` as documented in
-``apis.md`` §1, for the local demo and the end-to-end tests. Knobs inject the failures the bridge must
-survive (429s, 5xx, slow answers, rejected builds, lost or duplicated webhooks) and every API call and
+Implements ``/pixelStripeApi/projects/{upload-file,distribute-file,test-webhook}`` as described in
+docs/ARCHITECTURE.md (Outside APIs), for the local demo and the end-to-end tests. Knobs inject the
+failures the bridge must survive (429s, 5xx, slow answers, rejected builds, lost or duplicated webhooks) and every API call and
 webhook delivery is recorded with its time so tests can assert spacing and ordering.
 
 Run standalone: ``python -m local.streampixel_sim --account USER:KEY --project PROJECT:USER``.
@@ -42,7 +42,7 @@ OBJECTION_DOWNLOAD_FAILED = "Could not download build from fileUrl"
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 DOWNLOAD_TIMEOUT = (5.0, 30.0)
 
-# Webhook event → the raw pipeline status string it carries (apis.md §1.6).
+# Webhook event → the raw pipeline status string it carries (docs/ARCHITECTURE.md, Outside APIs).
 EVENT_STATUS: dict[str, str] = {
     "build.uploaded": "pending",
     "build.downloading": "Downloading Files",

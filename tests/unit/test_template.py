@@ -1,4 +1,4 @@
-"""template.yaml: the contracts in DESIGN.md section 2.1 and the hardening the stack relies on.
+"""template.yaml: the contracts in docs/ARCHITECTURE.md (Template) and the hardening the stack relies on.
 
 Every assertion reads the template (no SAM translator needed); scripts/check_template.sh lints the
 template and its transformed form (circular dependencies) on top of this.

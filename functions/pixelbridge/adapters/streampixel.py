@@ -1,6 +1,6 @@
 """HTTP client for the Streampixel build API (upload-file, distribute-file, test-webhook).
 
-Contract: docs/reference ``apis.md`` §1. Every write endpoint takes the ``apiKey`` in the JSON body,
+Contract: docs/ARCHITECTURE.md, Outside APIs. Every write endpoint takes the ``apiKey`` in the JSON body,
 so the request body is a secret: this module never logs, and every text that can end up in an
 exception message (server echoes, transport errors) is scrubbed of the apiKey and the fileUrl
 (a capability URL) first. Callers record outcomes; the client itself stays silent.

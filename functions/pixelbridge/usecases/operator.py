@@ -1,6 +1,6 @@
 """The operator API: list and inspect builds, release held builds, retry, roll back, check the wiring.
 
-Statuses (DESIGN §2.3: every transition is conditional, no backwards moves):
+Statuses (docs/ARCHITECTURE.md, Build record: every transition is conditional, no backwards moves):
 
 * **release** (``hold`` build at ``approved``): an ordinary forward run, approved → distributing → live,
   in execution ``<buildId>-release-1`` at stage ``distribute``. One release per build (a failed one
