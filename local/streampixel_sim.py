@@ -2,8 +2,9 @@
 
 Implements ``/pixelStripeApi/projects/{upload-file,distribute-file,test-webhook}`` as described in
 docs/ARCHITECTURE.md (Outside APIs), for the local demo and the end-to-end tests. Knobs inject the
-failures the bridge must survive (429s, 5xx, slow answers, rejected builds, lost or duplicated webhooks) and every API call and
-webhook delivery is recorded with its time so tests can assert spacing and ordering.
+failures the bridge must survive (429s, 5xx, slow answers, rejected builds, lost or duplicated
+webhooks) and every API call and webhook delivery is recorded with its time so tests can assert
+spacing and ordering.
 
 Run standalone: ``python -m local.streampixel_sim --account USER:KEY --project PROJECT:USER``.
 """
