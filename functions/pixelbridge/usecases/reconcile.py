@@ -26,8 +26,9 @@ from typing import Any
 from pixelbridge.domain.reconciliation import Recovery, StuckThresholds, assess, execution_verdict
 from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.timeline import Clock, iso, utc_now
+from pixelbridge.domain.waiting import awaited_outcome
 from pixelbridge.ports import BuildsPort, WorkflowPort
-from pixelbridge.usecases.release import answer_waiting_task, awaited_outcome
+from pixelbridge.usecases.waiting import answer_waiting_task
 
 STUCK_ERROR = "Stuck"
 

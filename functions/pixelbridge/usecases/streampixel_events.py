@@ -14,8 +14,9 @@ from pixelbridge.domain.handoff import token_from_url
 from pixelbridge.domain.records import BuildRecord, release_policy, release_terms
 from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.domain.streampixel_webhook import StreampixelEvent
+from pixelbridge.domain.waiting import awaited_outcome
 from pixelbridge.ports import BuildsPort, HandoffPort, WorkflowPort
-from pixelbridge.usecases.release import answer_waiting_task, awaited_outcome
+from pixelbridge.usecases.waiting import answer_waiting_task
 
 BUILD_EVENTS = {
     "build.uploaded",
