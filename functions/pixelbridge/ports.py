@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pixelbridge.convert.sinks import ZipSink
 from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.statuses import BuildStatus
+
+if TYPE_CHECKING:  # the converter's sink protocol; functions that never convert must not import it
+    from pixelbridge.convert.sinks import ZipSink
 
 # -- build records ---------------------------------------------------------------------------------
 
@@ -269,14 +271,16 @@ class HandoffPort(Protocol):
     def delete(self, key: str) -> None: ...
 
 
-class UploadingZipSink(ZipSink, Protocol):
-    """Where the converter writes the zip: completed on success, aborted on any error."""
+if TYPE_CHECKING:
 
-    def complete(self) -> None: ...
-    def abort(self) -> None: ...
+    class UploadingZipSink(ZipSink, Protocol):
+        """Where the converter writes the zip: completed on success, aborted on any error."""
+
+        def complete(self) -> None: ...
+        def abort(self) -> None: ...
 
 
-ZipSinkFactory = Callable[[str, "int | None"], UploadingZipSink]
+ZipSinkFactory = Callable[[str, "int | None"], "UploadingZipSink"]
 """(handoff key, expected size or None) -> a sink that has started its upload."""
 
 

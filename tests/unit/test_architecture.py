@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -63,3 +65,22 @@ def test_use_cases_and_domain_never_name_our_http_statuses(layer: str) -> None:
 def test_every_handler_module_is_thin() -> None:
     sizes = {path.name: len(path.read_text().splitlines()) for path in (PACKAGE / "handlers").glob("*.py")}
     assert {name: size for name, size in sizes.items() if size > 60} == {}
+
+
+NEVER_CONVERT = ["ingest", "streampixel_webhook", "release", "notifier", "reconciler"]
+
+
+def test_functions_that_never_convert_do_not_load_the_converter() -> None:
+    """Cold start: only ConvertFunction (and FetchFunction's S3 sink) pay for the converter's imports."""
+    probe = (
+        "import importlib, sys\n"
+        f"for handler in {NEVER_CONVERT!r}:\n"
+        "    importlib.import_module('pixelbridge.handlers.' + handler)\n"
+        "    print(handler, sorted(name for name in sys.modules if name.startswith('pixelbridge.convert')))\n"
+    )
+    environment = {**os.environ, "BUILDS_TABLE": "builds", "ARTIFACT_BUCKET": "artifacts"}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT / "functions", env=environment, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{handler} []" for handler in NEVER_CONVERT]

@@ -9,6 +9,7 @@ from typing import Any, BinaryIO
 from pixelbridge.convert.pipeline import ConversionLimits, convert_targz_to_zip
 from pixelbridge.domain.errors import ArchiveRejected
 from pixelbridge.domain.inbox import build_id_from_key
+from pixelbridge.domain.release_runs import release_execution_name, release_input
 from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.ports import (
     BuildsPort,
@@ -32,17 +33,6 @@ class ConvertOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return {"buildId": self.build_id, "result": self.result}
-
-
-def release_input(build_id: str, stage: str = "upload") -> dict[str, Any]:
-    """The state machine's input: every path the ASL reads exists from the start."""
-    return {"buildId": build_id, "stage": stage, "lastError": None}
-
-
-def release_execution_name(record: dict[str, Any]) -> str:
-    """The build id, or ``<buildId>-retry-<n>`` once an operator re-drove it (names are unique forever)."""
-    retries = int(record.get("retryCount", 0))
-    return f"{record['buildId']}-retry-{retries}" if retries else str(record["buildId"])
 
 
 class ConvertBuild:

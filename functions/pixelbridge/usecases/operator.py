@@ -30,6 +30,7 @@ from typing import Any
 
 from pixelbridge.domain.errors import Conflict, Invalid, NotFound, PixelBridgeError
 from pixelbridge.domain.records import BuildRecord, release_policy
+from pixelbridge.domain.release_runs import release_input
 from pixelbridge.domain.routes import Route
 from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.domain.timeline import iso, parse_iso
@@ -42,7 +43,6 @@ from pixelbridge.ports import (
     StreampixelPort,
     WorkflowPort,
 )
-from pixelbridge.usecases.convert_build import release_input
 from pixelbridge.usecases.intake import public_view
 from pixelbridge.usecases.redistribute import RedistributionRefused, Redistributor, live_history, live_since
 

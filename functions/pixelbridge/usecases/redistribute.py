@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from pixelbridge.domain.records import BuildRecord
+from pixelbridge.domain.release_runs import release_input
 from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.domain.timeline import Clock, iso, utc_now
 from pixelbridge.ports import BuildsPort, WorkflowPort
@@ -88,8 +89,6 @@ class Redistributor:
 
     def start(self, target: BuildRecord, *, kind: str, reason: str) -> Redistribution:
         """Mark ``target`` and start a release execution at stage ``distribute`` for its uploadId."""
-        from pixelbridge.usecases.convert_build import release_input  # one definition of the input
-
         build_id = str(target["buildId"])
         upload_id = str(target.get("uploadId") or "")
         if not upload_id:
