@@ -248,7 +248,7 @@ class ReleaseTasks:
         return {"status": moved["status"]}
 
     def _finish_redistribution(self, record: BuildRecord, outcome: str, reason: str) -> dict[str, Any]:
-        """End of a rollback / never-dark execution: facts on the timeline, the status stays."""
+        """End of a rollback / never dark execution: facts on the timeline, the status stays."""
         build_id = record["buildId"]
         marker = record["redistribution"]
         kind = str(marker.get("kind", "rollback"))
