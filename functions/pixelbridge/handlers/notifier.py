@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pixelbridge import wiring
@@ -17,18 +17,17 @@ from pixelbridge.adapters.builds import from_dynamo
 from pixelbridge.observability import logger, metrics, tracer
 from pixelbridge.settings import get_settings
 
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# The parser model validates each stream record and deserialises both images.
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams, model=DynamoDBStreamRecordModel)
 
 
-def image(raw: dict[str, Any] | None) -> dict[str, Any] | None:
-    return from_dynamo(dict(raw)) if raw else None
+def image(raw: object) -> dict[str, Any] | None:
+    return from_dynamo(dict(raw)) if isinstance(raw, dict) and raw else None
 
 
-def record_handler(record: DynamoDBRecord) -> None:
+def record_handler(record: DynamoDBStreamRecordModel) -> None:
     stream = record.dynamodb
-    if stream is None:
-        return
-    outcome = wiring.notify_status_changes()(image(stream.old_image), image(stream.new_image))
+    outcome = wiring.notify_status_changes()(image(stream.OldImage), image(stream.NewImage))
     if outcome.change is not None:
         logger.info(
             "build status change",
