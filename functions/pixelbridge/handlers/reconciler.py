@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pixelbridge import wiring
+from pixelbridge.handlers.models.schedule import ScheduledRun
 from pixelbridge.observability import logger, metrics, tracer
 
 
@@ -14,6 +16,7 @@ from pixelbridge.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    parse(event=event, model=ScheduledRun)
     report = wiring.reconcile_builds()()
     for action in report.actions:
         logger.warning("build reconciled", extra={"build_id": action["buildId"], "action": action["action"]})
