@@ -39,6 +39,7 @@ from pixelbridge.ports import (
     SlotsPort,
     StreampixelPort,
     WorkflowPort,
+    ZipSinkFactory,
 )
 from pixelbridge.settings import get_settings
 
@@ -193,6 +194,7 @@ class Overrides:
     fetch_starter: FetchStarter | None = None
     convert_starter: ConvertStarter | None = None
     metrics: MetricsPort | None = None
+    zip_sinks: ZipSinkFactory | None = None
 
 
 _overrides = Overrides()
@@ -310,7 +312,7 @@ def convert_build() -> ConvertBuild:
 
     settings = get_settings()
 
-    def open_zip_sink(key: str, expected_size: int | None) -> S3MultipartSink:
+    def open_s3_zip_sink(key: str, expected_size: int | None) -> S3MultipartSink:
         return S3MultipartSink(s3_client(), settings.handoff_bucket, key, expected_size=expected_size)
 
     return ConvertBuild(
@@ -318,7 +320,7 @@ def convert_build() -> ConvertBuild:
         inbox=_use(_overrides.inbox, inbox),
         handoff=_use(_overrides.handoff, handoff),
         workflow=_use(_overrides.workflow, workflow),
-        open_zip_sink=open_zip_sink,
+        open_zip_sink=_overrides.zip_sinks or open_s3_zip_sink,
         parse_upload=parse_build_upload,
         limits=ConversionLimits(
             max_total_bytes=settings.convert_max_total_bytes, max_entries=settings.convert_max_entries
