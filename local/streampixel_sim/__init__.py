@@ -8,8 +8,9 @@ spacing and ordering.
 
 Run standalone: ``python -m local.streampixel_sim --account USER:KEY --project PROJECT:USER``.
 
-Modules: ``contract`` (endpoints, messages, records), ``api_requests`` (reading a call), ``builds`` (the
-checks on a build, webhook envelopes), ``webhooks`` (deliveries), ``server`` (HTTP), ``simulator``.
+Modules: ``contract`` (endpoints, messages, records), ``api_requests`` (reading a call), ``accounts``
+(keys, projects, the write window), ``builds`` (the checks on a build, webhook envelopes), ``webhooks``
+(deliveries), ``server`` (HTTP), ``simulator`` (state, knobs and the build pipeline).
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
+from local.streampixel_sim.accounts import Accounts, WriteWindow
 from local.streampixel_sim.api_requests import (
     auto_release_flag,
     endpoint_of,
@@ -22,7 +23,6 @@ from local.streampixel_sim.contract import (
     API_PREFIX,
     DISTRIBUTABLE_STATES,
     DISTRIBUTE_ENDPOINT,
-    RATE_LIMIT_MESSAGE,
     REJECTABLE_EVENTS,
     TEST_WEBHOOK_ENDPOINT,
     UPLOAD_ENDPOINT,
@@ -61,9 +61,8 @@ class StreampixelSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self._user_by_key = {api_key: user_id for user_id, api_key in accounts.items()}
-        self._project_owner = dict(projects)
-        self._window_seconds = window_seconds
+        self._accounts = Accounts(accounts, projects)
+        self._write_window = WriteWindow(window_seconds)
         self.stage_delay = stage_delay
         self.approve_after_distribute = approve_after_distribute
         self.legacy_distribute_response = legacy_distribute_response  # older {"success","region",...} shape
@@ -80,7 +79,6 @@ class StreampixelSimulator:
 
         self._webhook_urls: dict[str, str] = {}
         self._uploads: dict[str, Upload] = {}
-        self._last_write: dict[str, float] = {}
         self._calls: list[RecordedCall] = []
         self._webhooks: list[RecordedWebhook] = []
 
@@ -139,12 +137,12 @@ class StreampixelSimulator:
 
     @property
     def window_seconds(self) -> float:
-        return self._window_seconds
+        return self._write_window.seconds
 
     @window_seconds.setter
     def window_seconds(self, seconds: float) -> None:
         with self._lock:
-            self._window_seconds = seconds
+            self._write_window.seconds = seconds
 
     def disable_rate_limit(self) -> None:
         self.window_seconds = 0.0
@@ -272,8 +270,8 @@ class StreampixelSimulator:
 
     def _upload_file(self, body: dict[str, Any], context: CallContext, now: float) -> dict[str, Any]:
         with self._lock:
-            user_id, project_id = self._check_access(body, extra_required=("fileUrl",))
-            self._take_rate_slot(user_id, now)
+            user_id, project_id = self._accounts.check_access(body, extra_required=("fileUrl",))
+            self._write_window.take(user_id, now)
             file_url = validated_file_url(body["fileUrl"], allow_query=self.allow_query_strings)
             upload = Upload(
                 upload_id=secrets.token_hex(12),  # 24 hex, like a Mongo ObjectId
@@ -291,9 +289,9 @@ class StreampixelSimulator:
 
     def _distribute_file(self, body: dict[str, Any], context: CallContext, now: float) -> dict[str, Any]:
         with self._lock:
-            user_id, project_id = self._check_access(body, extra_required=("uploadId",))
+            user_id, project_id = self._accounts.check_access(body, extra_required=("uploadId",))
             context.upload_id = body["uploadId"]
-            self._take_rate_slot(user_id, now)
+            self._write_window.take(user_id, now)
             upload = self._uploads.get(body["uploadId"])
             if upload is None or upload.project_id != project_id:
                 raise ApiError(404, "File not found in project")
@@ -313,7 +311,7 @@ class StreampixelSimulator:
 
     def _test_webhook(self, body: dict[str, Any], context: CallContext, now: float) -> dict[str, Any]:
         with self._lock:
-            _, project_id = self._check_access(body, extra_required=())
+            _, project_id = self._accounts.check_access(body, extra_required=())
             if project_id not in self._webhook_urls:
                 raise ApiError(404, "No webhook URL configured")
         delivery = self._deliver(envelope("webhook.test", project_id, None, None, None))
@@ -327,29 +325,6 @@ class StreampixelSimulator:
             "message": "Webhook endpoint returned non-2xx status",
             "statusCode": status_code,
         }
-
-    def _check_access(self, body: dict[str, Any], *, extra_required: Iterable[str]) -> tuple[str, str]:
-        """Required fields (400), key (401), user (401), project (404) and ownership (403), in that order."""
-        for name in ("apiKey", "userId", "projectId", *extra_required):
-            if not optional_str(body, name):
-                raise ApiError(400, f"Missing required field: {name}")
-        key_owner = self._user_by_key.get(body["apiKey"])
-        if key_owner is None:
-            raise ApiError(401, "Unauthorized: Invalid API Key")
-        if key_owner != body["userId"]:
-            raise ApiError(401, "Invalid User")
-        project_owner = self._project_owner.get(body["projectId"])
-        if project_owner is None:
-            raise ApiError(404, "Project not found")
-        if project_owner != key_owner:
-            raise ApiError(403, "Forbidden: project does not belong to this user")
-        return key_owner, body["projectId"]
-
-    def _take_rate_slot(self, user_id: str, now: float) -> None:
-        last = self._last_write.get(user_id)
-        if self._window_seconds > 0 and last is not None and now - last < self._window_seconds:
-            raise ApiError(429, RATE_LIMIT_MESSAGE)  # a refused call does not move the window
-        self._last_write[user_id] = now
 
     # -- background pipelines ----------------------------------------------------------------------
 
