@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo serve test lint types template-check security unit e2e figures bench bench-converter bench-cold-start build clean events
+.PHONY: help venv demo serve test lint types template-check security unit integration e2e suite py313 figures bench bench-converter bench-cold-start build clean events
 
 ## this list of targets
 help:
@@ -41,7 +41,7 @@ serve: $(STAMP)
 	$(BIN)/python -W ignore -m local.serve $(ARGS)
 
 ## lint, types, template checks, security checks and the test suite (what CI runs)
-test: lint types template-check security unit
+test: lint types template-check security suite
 
 ## ruff check and ruff format --check
 lint: $(STAMP)
@@ -60,13 +60,35 @@ template-check: $(STAMP)
 security: $(STAMP) template-check
 	scripts/security_checks.sh
 
-## the whole pytest suite in parallel (PYTEST_ARGS=...)
+## the unit tier: pure code and in-memory fakes, no sockets, no slow cases (< 1 min)
 unit: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit -m "not slow" -n auto $(PYTEST_ARGS)
+
+## handlers and adapters against moto and loopback servers
+integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration -n auto --dist loadfile $(PYTEST_ARGS)
 
 ## only the end-to-end tests (local stack)
 e2e: $(STAMP)
-	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m e2e -n auto --dist loadfile $(PYTEST_ARGS)
+
+## every test: unit (slow cases included), integration, hardening and e2e
+suite: $(STAMP)
+	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
+
+# Lambda runs Python 3.13 while the dev venv is 3.11: the unit tier and mypy once more under 3.13.
+VENV313 := .venv-313
+$(VENV313)/.installed: requirements-dev.txt functions/requirements.txt pyproject.toml
+	test -x $(VENV313)/bin/python || PYENV_VERSION=3.13.0:3.12.1:3.11.7 python3.13 -m venv $(VENV313)
+	$(VENV313)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV313)/bin/python -m pip install --quiet -r requirements-dev.txt
+	$(VENV313)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+## the unit tier and mypy under Python 3.13 (the Lambda runtime)
+py313: $(VENV313)/.installed
+	$(VENV313)/bin/python -m pytest tests/unit -m "not slow" -n auto -p no:cacheprovider $(PYTEST_ARGS)
+	$(VENV313)/bin/mypy --python-version 3.13 --cache-dir .mypy_cache/py313
 
 ## fault-injection, load and burst figures (printed; the suite asserts them too)
 figures: $(STAMP)
@@ -97,4 +119,4 @@ build: $(STAMP)
 
 ## remove the virtualenvs and build/test caches
 clean:
-	rm -rf $(VENV) .venv-sam .venv-checkov .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV313) .venv-sam .venv-checkov .aws-sam .pytest_cache .mypy_cache .ruff_cache

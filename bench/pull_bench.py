@@ -51,7 +51,8 @@ def run_child(job: dict[str, Any]) -> dict[str, float]:
     from pixelbridge.adapters.store import pull_key
     from pixelbridge.convert.pipeline import convert_targz_to_zip
     from pixelbridge.convert.sinks import S3MultipartSink
-    from pixelbridge.usecases.fetch_artifact import ArtifactSink, FetchArtifact, FetchLimits
+    from pixelbridge.ports import ArtifactSink
+    from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits
 
     s3 = boto3.client("s3", region_name=REGION)
     builds = BuildRepository(job["table"], dynamodb=boto3.resource("dynamodb", region_name=REGION))

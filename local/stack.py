@@ -1,4 +1,6 @@
-"""The embedded local stack: the whole pipeline on one machine, no AWS account (DESIGN §4).
+"""The embedded local stack: the whole pipeline on one machine, no AWS account.
+
+See docs/ARCHITECTURE.md, Local stack.
 
 moto server provides S3, DynamoDB, SQS, Secrets Manager and Step Functions executing the real
 ``statemachine/release.asl.json``; Lambda tasks of the state machine are routed to the real

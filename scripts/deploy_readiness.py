@@ -24,9 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python scripts/deploy_readiness.py`
 
-from sam_transform import parse_template, transform_template
+from scripts.sam_transform import parse_template, transform_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,8 +1,21 @@
-"""Builds the real adapters from settings, once per sandbox; tests call ``reset()`` between cases."""
+"""The composition root: builds the real adapters from settings (once per sandbox) and every use case.
+
+Handlers ask this module for their use case and never build adapters themselves. Tests swap adapters
+for fakes with ``with override(Overrides(...)):`` and call ``reset()`` when they change the environment
+(it forgets the cached adapters and the settings).
+
+Use-case modules are imported inside their factories: a function imports only what it runs (IngestFunction
+must not pay for the converter at cold start).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, TypeVar
 
 import boto3
 
@@ -10,14 +23,43 @@ from pixelbridge.adapters.builds import BuildRepository
 from pixelbridge.adapters.delivery_ledger import DynamoDeliveryLedger
 from pixelbridge.adapters.handoff import HandoffStore
 from pixelbridge.adapters.notifications import EventBus, OperatorTopic
-from pixelbridge.adapters.secrets import SecretReader
+from pixelbridge.adapters.secrets import SecretReader, buildpixel_upload_authorization
 from pixelbridge.adapters.slots import SlotBook
 from pixelbridge.adapters.store import InboxStore
 from pixelbridge.adapters.streampixel import StreampixelClient, StreampixelCredentials
 from pixelbridge.adapters.streampixel_accounts import credentials_for
 from pixelbridge.adapters.workflow import Workflow
 from pixelbridge.domain.routes import Route, load_routes_file, routes_path
+from pixelbridge.ports import (
+    BuildPixelPort,
+    BuildsPort,
+    ConvertStarter,
+    FetchStarter,
+    HandoffPort,
+    InboxPort,
+    MetricsPort,
+    SlotsPort,
+    StreampixelPort,
+    WorkflowPort,
+    ZipSinkFactory,
+)
 from pixelbridge.settings import get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
+
+    from pixelbridge.usecases.convert_build import ConvertBuild
+    from pixelbridge.usecases.fetch_artifact import FetchArtifact
+    from pixelbridge.usecases.ingest_push import IngestPush
+    from pixelbridge.usecases.ingest_webhook import IngestWebhook
+    from pixelbridge.usecases.notify import NotifyStatusChanges
+    from pixelbridge.usecases.operator import OperatorApi
+    from pixelbridge.usecases.reconcile import ReconcileBuilds
+    from pixelbridge.usecases.release import ReleaseTasks
+    from pixelbridge.usecases.streampixel_events import StreampixelEvents
+
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1)
@@ -37,12 +79,15 @@ def inbox() -> InboxStore:
 
 
 @lru_cache(maxsize=1)
-def s3_client():  # type: ignore[no-untyped-def]
-    return boto3.client("s3")
+def s3_client() -> S3Client:
+    from botocore.config import Config
+
+    # The converter has 8 range reads and 2 part uploads in flight; botocore's default pool is 10.
+    return boto3.client("s3", config=Config(max_pool_connections=16))
 
 
 @lru_cache(maxsize=1)
-def sfn_client():  # type: ignore[no-untyped-def]
+def sfn_client() -> SFNClient:
     return boto3.client("stepfunctions")
 
 
@@ -142,3 +187,244 @@ def reset() -> None:
     """Forget every cached adapter and the settings (tests change the environment between cases)."""
     for cached in ALL_CACHED:
         cached.cache_clear()
+
+
+# -- test hook -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Adapters a test replaces with fakes; ``None`` keeps the real one."""
+
+    builds: BuildsPort | None = None
+    inbox: InboxPort | None = None
+    handoff: HandoffPort | None = None
+    slots: SlotsPort | None = None
+    workflow: WorkflowPort | None = None
+    streampixel: StreampixelPort | None = None
+    buildpixel: BuildPixelPort | None = None
+    fetch_starter: FetchStarter | None = None
+    convert_starter: ConvertStarter | None = None
+    metrics: MetricsPort | None = None
+    zip_sinks: ZipSinkFactory | None = None
+    clock: Callable[[], float] | None = None  # seconds since the epoch, as time.time
+
+
+_overrides = Overrides()
+
+
+@contextmanager
+def override(replacements: Overrides) -> Iterator[None]:
+    """Use these fakes instead of the real adapters inside the ``with`` block (``reset()`` keeps them)."""
+    global _overrides
+    previous, _overrides = _overrides, replacements
+    try:
+        yield
+    finally:
+        _overrides = previous
+
+
+def _use(replacement: T | None, real: Callable[[], T]) -> T:
+    return replacement if replacement is not None else real()
+
+
+# -- secrets the edges check -------------------------------------------------------------------------
+
+
+def upload_authorization() -> str:
+    """The exact Authorization header BuildPixel's push must carry."""
+    return buildpixel_upload_authorization(secrets(), get_settings().buildpixel_secret_arn)
+
+
+def operator_authorization() -> str:
+    return f"Bearer {secrets().field(get_settings().operator_secret_arn, 'operatorToken')}"
+
+
+def webhook_signing_secret() -> str:
+    return secrets().field(get_settings().buildpixel_secret_arn, "webhookSigningSecret")
+
+
+def streampixel_path_secret() -> str:
+    return secrets().field(get_settings().streampixel_webhook_secret_arn, "pathSecret")
+
+
+# -- use cases ---------------------------------------------------------------------------------------
+
+
+def fetch_starter() -> FetchStarter:
+    from pixelbridge.adapters.fetch_starter import LambdaFetchStarter
+
+    return _use(_overrides.fetch_starter, lambda: LambdaFetchStarter(get_settings().fetch_function_name))
+
+
+def convert_starter() -> ConvertStarter:
+    from pixelbridge.adapters.convert_starter import LambdaConvertStarter
+
+    return _use(
+        _overrides.convert_starter, lambda: LambdaConvertStarter(get_settings().convert_function_name)
+    )
+
+
+def ingest_push() -> IngestPush:
+    from pixelbridge.adapters.multipart import parse_build_upload
+    from pixelbridge.usecases.ingest_push import IngestPush
+
+    return IngestPush(
+        builds=_use(_overrides.builds, builds),
+        inbox=_use(_overrides.inbox, inbox),
+        routes=routes(),
+        expected_authorization=upload_authorization,
+        max_body_bytes=get_settings().max_push_bytes,
+        parse_upload=parse_build_upload,
+    )
+
+
+def ingest_webhook() -> IngestWebhook:
+    from pixelbridge.usecases.ingest_webhook import IngestWebhook
+    from pixelbridge.usecases.webhook_replay import WebhookReplayGuard
+
+    return IngestWebhook(
+        builds=_use(_overrides.builds, builds),
+        routes=routes(),
+        fetch_starter=fetch_starter(),
+        signing_secret=webhook_signing_secret,
+        replay_guard=WebhookReplayGuard(webhook_deliveries(), clock=_overrides.clock or time.time),
+    )
+
+
+def operator_api() -> OperatorApi:
+    from pixelbridge.usecases.operator import OperatorApi
+
+    settings = get_settings()
+    return OperatorApi(
+        builds=_use(_overrides.builds, builds),
+        workflow=_use(_overrides.workflow, workflow),
+        routes=routes(),
+        object_exists=object_exists,
+        artifact_bucket=settings.artifact_bucket,
+        handoff_bucket=settings.handoff_bucket,
+        convert_starter=convert_starter(),
+        streampixel=_use(_overrides.streampixel, streampixel),
+        credentials=streampixel_credentials,
+    )
+
+
+def streampixel_events() -> StreampixelEvents:
+    from pixelbridge.usecases.streampixel_events import StreampixelEvents
+
+    return StreampixelEvents(
+        builds=_use(_overrides.builds, builds),
+        workflow=_use(_overrides.workflow, workflow),
+        handoff=_use(_overrides.handoff, handoff),
+    )
+
+
+def convert_build() -> ConvertBuild:
+    from pixelbridge.adapters.multipart import parse_build_upload
+    from pixelbridge.convert.pipeline import ConversionLimits
+    from pixelbridge.convert.sinks import S3MultipartSink
+    from pixelbridge.usecases.convert_build import ConvertBuild
+
+    settings = get_settings()
+
+    def open_s3_zip_sink(key: str, expected_size: int | None) -> S3MultipartSink:
+        return S3MultipartSink(s3_client(), settings.handoff_bucket, key, expected_size=expected_size)
+
+    return ConvertBuild(
+        builds=_use(_overrides.builds, builds),
+        inbox=_use(_overrides.inbox, inbox),
+        handoff=_use(_overrides.handoff, handoff),
+        workflow=_use(_overrides.workflow, workflow),
+        open_zip_sink=_overrides.zip_sinks or open_s3_zip_sink,
+        parse_upload=parse_build_upload,
+        limits=ConversionLimits(
+            max_total_bytes=settings.convert_max_total_bytes, max_entries=settings.convert_max_entries
+        ),
+    )
+
+
+FETCH_PART_SIZE = 16 * 1024 * 1024
+
+
+def fetch_artifact(seconds_left: Callable[[], float]) -> FetchArtifact:
+    from pixelbridge.adapters.buildpixel import BuildPixelClient, session_with_pool
+    from pixelbridge.convert.sinks import S3MultipartSink
+    from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits
+
+    settings = get_settings()
+
+    def buildpixel() -> BuildPixelClient:
+        secret_arn = settings.buildpixel_secret_arn
+        return BuildPixelClient(
+            settings.buildpixel_api_url,
+            lambda: secrets().field(secret_arn, "apiToken"),
+            session=session_with_pool(),
+        )
+
+    def open_sink(key: str, expected_size: int | None) -> S3MultipartSink:
+        return S3MultipartSink(
+            s3_client(),
+            settings.artifact_bucket,
+            key,
+            part_size=FETCH_PART_SIZE,
+            content_type="application/gzip",
+            expected_size=expected_size,
+        )
+
+    return FetchArtifact(
+        builds=_use(_overrides.builds, builds),
+        source=_use(_overrides.buildpixel, buildpixel),
+        open_sink=open_sink,
+        limits=FetchLimits(max_bytes=settings.max_artifact_bytes),
+        seconds_left=seconds_left,
+    )
+
+
+def release_tasks() -> ReleaseTasks:
+    from pixelbridge.usecases.release import ReleaseConfig, ReleaseTasks
+
+    settings = get_settings()
+    return ReleaseTasks(
+        builds=_use(_overrides.builds, builds),
+        slots=_use(_overrides.slots, slots),
+        streampixel=_use(_overrides.streampixel, streampixel),
+        credentials=streampixel_credentials,
+        workflow=_use(_overrides.workflow, workflow),
+        config=ReleaseConfig(
+            slot_seconds=settings.slot_seconds,
+            approval_timeout_seconds=settings.approval_timeout_seconds,
+            live_window_seconds=settings.live_window_seconds,
+            max_rate_limited_attempts=settings.max_rate_limited_attempts,
+        ),
+    )
+
+
+def reconcile_builds() -> ReconcileBuilds:
+    from pixelbridge.domain.reconciliation import StuckThresholds
+    from pixelbridge.usecases.reconcile import ReconcileBuilds
+
+    settings = get_settings()
+    thresholds = StuckThresholds.from_settings(
+        ingest=settings.stuck_ingest_seconds,
+        convert=settings.stuck_convert_seconds,
+        queue=settings.stuck_queue_seconds,
+        release=settings.stuck_release_seconds,
+        approval_timeout=settings.approval_timeout_seconds,
+    )
+    return ReconcileBuilds(
+        builds=_use(_overrides.builds, builds),
+        workflow=_use(_overrides.workflow, workflow),
+        thresholds=thresholds,
+    )
+
+
+def notify_status_changes() -> NotifyStatusChanges:
+    from pixelbridge.adapters.metrics import PowertoolsMetrics
+    from pixelbridge.observability import metrics
+    from pixelbridge.usecases.notify import NotifyStatusChanges
+
+    return NotifyStatusChanges(
+        events=event_bus(),
+        operators=operator_topic(),
+        metrics=_use(_overrides.metrics, lambda: PowertoolsMetrics(metrics)),
+    )

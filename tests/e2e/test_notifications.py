@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from local.stack import LocalStack
 from tests.e2e.conftest import events_of, push, wait_until
 
 
-def messages_about(stack, build_id: str, what: str) -> list[dict]:
+def messages_about(stack: LocalStack, build_id: str, what: str) -> list[dict[str, Any]]:
     return [
         m for m in stack.notifications if m["attributes"].get("buildId") == build_id and what in m["subject"]
     ]
 
 
 @pytest.mark.e2e
-def test_rejected_build_notifies_with_its_objection(make_stack) -> None:
+def test_rejected_build_notifies_with_its_objection(make_stack: Callable[..., LocalStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.simulator.reject_next_upload("Build contains unsupported file formats.")
     assert push(stack, "reject-n1").status_code == 202
@@ -38,7 +41,7 @@ def test_rejected_build_notifies_with_its_objection(make_stack) -> None:
 
 
 @pytest.mark.e2e
-def test_dropped_approval_webhook_is_reconciled_to_failed(make_stack) -> None:
+def test_dropped_approval_webhook_is_reconciled_to_failed(make_stack: Callable[..., LocalStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto", environment={"STUCK_RELEASE_SECONDS": "2"})
     stack.simulator.drop_webhooks("build.approved")
     assert push(stack, "dropped-1").status_code == 202

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from local.sample_build import ue_like_targz
 from local.stack import LocalStack
 from pixelbridge_cli.main import main as cli
 from tests.e2e.conftest import events_of, push, wait_until
+from tests.support.stack_records import known
 
 pytestmark = pytest.mark.e2e
 
@@ -33,14 +35,19 @@ def run(stack: LocalStack, *args: str) -> tuple[int, list[str]]:
 
 
 def live(stack: LocalStack, build_id: str, timeout: float = 40) -> dict[str, Any]:
-    return wait_until(lambda: (r := stack.build(build_id)) and r["status"] == "live" and r, timeout=timeout)
+    record: dict[str, Any] = wait_until(
+        lambda: (r := stack.build(build_id)) and r["status"] == "live" and r, timeout=timeout
+    )
+    return record
 
 
 def distributed_upload_ids(stack: LocalStack) -> list[str | None]:
     return [call.upload_id for call in stack.simulator.calls if call.endpoint == "distribute-file"]
 
 
-def test_rejected_build_is_redriven_by_retry_without_a_new_push(make_stack) -> None:
+def test_rejected_build_is_redriven_by_retry_without_a_new_push(
+    make_stack: Callable[..., LocalStack],
+) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.simulator.reject_next_upload("Build is missing an executable", at_event="build.extracting")
     push(stack, "retry-1")
@@ -57,7 +64,9 @@ def test_rejected_build_is_redriven_by_retry_without_a_new_push(make_stack) -> N
     assert events.index("build.rejected") < events.index("operator retry") < events.index("live")
 
 
-def test_rollback_redistributes_the_previous_build_and_statuses_stay(make_stack) -> None:
+def test_rollback_redistributes_the_previous_build_and_statuses_stay(
+    make_stack: Callable[..., LocalStack],
+) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     push(stack, "roll-1")
     first = live(stack, "roll-1")
@@ -77,11 +86,13 @@ def test_rollback_redistributes_the_previous_build_and_statuses_stay(make_stack)
     assert distributed_upload_ids(stack) == [first["uploadId"]]
     assert rolled["status"] == "live"
     assert rolled["liveSince"] > second["liveSince"]
-    assert "rollback requested" in events_of(stack.build("roll-2"))
-    assert stack.build("roll-2")["status"] == "live"  # no backwards move for the newer build
+    assert "rollback requested" in events_of(known(stack, "roll-2"))
+    assert known(stack, "roll-2")["status"] == "live"  # no backwards move for the newer build
 
 
-def test_never_dark_restores_the_previous_live_build_after_a_late_rejection(make_stack) -> None:
+def test_never_dark_restores_the_previous_live_build_after_a_late_rejection(
+    make_stack: Callable[..., LocalStack],
+) -> None:
     stack = make_stack(slot_seconds=1, release_policy="manual")
     push(stack, "dark-1")
     first = live(stack, "dark-1")
@@ -99,12 +110,12 @@ def test_never_dark_restores_the_previous_live_build_after_a_late_rejection(make
     )
     assert distributed_upload_ids(stack)[-1] == first["uploadId"]
     assert "neverdark requested" in events_of(restored)
-    rejected = stack.build("dark-2")
+    rejected = known(stack, "dark-2")
     assert "never dark" in events_of(rejected)
     assert "dark-1" in next(e for e in rejected["timeline"] if e["event"] == "never dark")["detail"]
 
 
-def test_held_build_is_released_from_the_cli(make_stack) -> None:
+def test_held_build_is_released_from_the_cli(make_stack: Callable[..., LocalStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="hold")
     push(stack, "held-1")
     wait_until(
@@ -117,7 +128,7 @@ def test_held_build_is_released_from_the_cli(make_stack) -> None:
     assert "release requested" in events_of(record)
 
 
-def test_cli_send_watch_status_and_doctor(make_stack, tmp_path: Path) -> None:
+def test_cli_send_watch_status_and_doctor(make_stack: Callable[..., LocalStack], tmp_path: Path) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     artifact = tmp_path / "Game.tar.gz"
     artifact.write_bytes(ue_like_targz(pak_bytes=4096))
@@ -135,7 +146,9 @@ def test_cli_send_watch_status_and_doctor(make_stack, tmp_path: Path) -> None:
     assert stack.operator_token not in "\n".join(lines)
 
 
-def test_cli_reports_a_wrong_token_without_echoing_it(make_stack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_a_wrong_token_without_echoing_it(
+    make_stack: Callable[..., LocalStack], capsys: pytest.CaptureFixture[str]
+) -> None:
     stack = make_stack(slot_seconds=1)
     code = cli(["--url", stack.operator_url, "--token", "not-the-token", "status"])
     assert code == 1

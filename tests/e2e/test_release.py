@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
-from local.stack import STREAMPIXEL_PROJECT_ID, STREAMPIXEL_USER_ID
+from local.stack import STREAMPIXEL_PROJECT_ID, STREAMPIXEL_USER_ID, LocalStack
 from tests.e2e.conftest import events_of, push, wait_until, write_call_gaps
+from tests.support.stack_records import known
 
 
-def test_auto_policy_goes_live_after_one_upload(make_stack) -> None:
+def test_auto_policy_goes_live_after_one_upload(make_stack: Callable[..., LocalStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     assert push(stack, "auto-1").status_code == 202
     record = stack.wait_for_terminal("auto-1", timeout=60)
@@ -34,7 +36,9 @@ def test_auto_policy_goes_live_after_one_upload(make_stack) -> None:
     assert stack.client("s3").list_objects_v2(Bucket=stack.names["HandoffBucket"]).get("KeyCount", 0) == 0
 
 
-def test_manual_policy_distributes_after_approval_with_spaced_calls(make_stack) -> None:
+def test_manual_policy_distributes_after_approval_with_spaced_calls(
+    make_stack: Callable[..., LocalStack],
+) -> None:
     stack = make_stack(slot_seconds=2, release_policy="manual")
     push(stack, "manual-1")
     record = stack.wait_for_terminal("manual-1", timeout=60)
@@ -46,7 +50,7 @@ def test_manual_policy_distributes_after_approval_with_spaced_calls(make_stack) 
     assert stack.simulator.count_429() == 0
 
 
-def test_hold_policy_stops_at_approved(make_stack) -> None:
+def test_hold_policy_stops_at_approved(make_stack: Callable[..., LocalStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="hold")
     push(stack, "hold-1")
     record = wait_until(
@@ -56,7 +60,7 @@ def test_hold_policy_stops_at_approved(make_stack) -> None:
     assert [call.endpoint for call in stack.simulator.calls] == ["upload-file"]
 
 
-def test_burst_for_one_user_all_go_live_with_zero_429(make_stack) -> None:
+def test_burst_for_one_user_all_go_live_with_zero_429(make_stack: Callable[..., LocalStack]) -> None:
     projects = {f"{index:024x}": STREAMPIXEL_USER_ID for index in range(1, 11)}
     routes = [
         {"id": f"r{index}", "buildpixelProjectId": f"bp{index}", "streampixelProjectId": project}
@@ -82,7 +86,7 @@ def test_burst_for_one_user_all_go_live_with_zero_429(make_stack) -> None:
     )
 
 
-def test_injected_500s_are_retried_until_live(make_stack) -> None:
+def test_injected_500s_are_retried_until_live(make_stack: Callable[..., LocalStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.simulator.fail_next_calls(2, status=500)
     push(stack, "flaky-1")
@@ -92,7 +96,7 @@ def test_injected_500s_are_retried_until_live(make_stack) -> None:
     assert [call.http_status for call in stack.simulator.calls] == [500, 500, 200]
 
 
-def test_a_429_anyway_takes_a_new_slot_and_is_not_lost(make_stack) -> None:
+def test_a_429_anyway_takes_a_new_slot_and_is_not_lost(make_stack: Callable[..., LocalStack]) -> None:
     # Streampixel's window is longer than our slots (clock skew, another tool using the key).
     stack = make_stack(slot_seconds=1, release_policy="manual", streampixel_window_seconds=3)
     push(stack, "skew-1")
@@ -102,7 +106,9 @@ def test_a_429_anyway_takes_a_new_slot_and_is_not_lost(make_stack) -> None:
     assert "rate limited" in events_of(record)
 
 
-def test_lost_upload_response_is_recognised_by_file_url_and_not_uploaded_twice(make_stack) -> None:
+def test_lost_upload_response_is_recognised_by_file_url_and_not_uploaded_twice(
+    make_stack: Callable[..., LocalStack],
+) -> None:
     stack = make_stack(
         slot_seconds=1, release_policy="auto", environment={"STREAMPIXEL_TIMEOUT_SECONDS": "1"}
     )
@@ -116,7 +122,7 @@ def test_lost_upload_response_is_recognised_by_file_url_and_not_uploaded_twice(m
     assert "upload skipped" in events_of(record)
 
 
-def test_rejection_is_recorded_with_the_objection(make_stack) -> None:
+def test_rejection_is_recorded_with_the_objection(make_stack: Callable[..., LocalStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="manual")
     for build_id, stage in (("rej-extract", "build.extracting"), ("rej-download", "build.downloading")):
         stack.simulator.reject_next_upload(
@@ -129,7 +135,7 @@ def test_rejection_is_recorded_with_the_objection(make_stack) -> None:
         assert "build.rejected" in events_of(record)
 
 
-def test_no_approval_within_the_timeout_fails_with_reason(make_stack) -> None:
+def test_no_approval_within_the_timeout_fails_with_reason(make_stack: Callable[..., LocalStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="manual", approval_timeout_seconds=3)
     stack.simulator.drop_webhooks("build.approved")
     push(stack, "timeout-1")
@@ -138,7 +144,7 @@ def test_no_approval_within_the_timeout_fails_with_reason(make_stack) -> None:
     assert "timed out waiting for Streampixel" in record["error"]
 
 
-def test_duplicate_s3_event_starts_one_execution(make_stack) -> None:
+def test_duplicate_s3_event_starts_one_execution(make_stack: Callable[..., LocalStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     push(stack, "dup-event")
     stack.wait_for_terminal("dup-event", timeout=60)
@@ -166,7 +172,9 @@ def test_duplicate_s3_event_starts_one_execution(make_stack) -> None:
     assert len([call for call in stack.simulator.calls if call.endpoint == "upload-file"]) == 1
 
 
-def test_newer_build_on_the_route_supersedes_older_waiting_ones(make_stack) -> None:
+def test_newer_build_on_the_route_supersedes_older_waiting_ones(
+    make_stack: Callable[..., LocalStack],
+) -> None:
     stack = make_stack(slot_seconds=3, release_policy="manual")
     stack.simulator.drop_webhooks("build.approved")  # the first build waits for approval
     push(stack, "old-1")
@@ -179,10 +187,12 @@ def test_newer_build_on_the_route_supersedes_older_waiting_ones(make_stack) -> N
     assert stack.wait_for_terminal("new-3", timeout=60)["status"] == "live"
     uploaded = [call.project_id for call in stack.simulator.calls if call.endpoint == "upload-file"]
     assert len(uploaded) == 2  # old-1 and new-3; old-2 never reached Streampixel
-    assert "new-3" in stack.build("old-2")["error"]
+    assert "new-3" in known(stack, "old-2")["error"]
 
 
-def test_webhook_with_a_wrong_secret_is_404_and_records_nothing(make_stack) -> None:
+def test_webhook_with_a_wrong_secret_is_404_and_records_nothing(
+    make_stack: Callable[..., LocalStack],
+) -> None:
     import requests
 
     stack = make_stack(slot_seconds=1)
@@ -202,10 +212,12 @@ def test_webhook_with_a_wrong_secret_is_404_and_records_nothing(make_stack) -> N
     )
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
-    assert len(stack.build("secret-1")["timeline"]) == before
+    assert len(known(stack, "secret-1")["timeline"]) == before
 
 
-def test_without_approval_after_distribution_live_is_recorded_after_the_window(make_stack) -> None:
+def test_without_approval_after_distribution_live_is_recorded_after_the_window(
+    make_stack: Callable[..., LocalStack],
+) -> None:
     stack = make_stack(slot_seconds=1, release_policy="manual", live_window_seconds=2)
     stack.simulator.approve_after_distribute = False  # the docs leave open what follows distribution
     push(stack, "window-1")
@@ -215,7 +227,7 @@ def test_without_approval_after_distribution_live_is_recorded_after_the_window(m
     assert "no build.approved within the live window" in live_entry["detail"]
 
 
-def test_duplicated_webhooks_change_nothing(make_stack) -> None:
+def test_duplicated_webhooks_change_nothing(make_stack: Callable[..., LocalStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.simulator.duplicate_webhooks("build.approved")
     stack.simulator.duplicate_webhooks("build.uploaded")

@@ -33,8 +33,10 @@ import pytest
 from local.buildpixel import sample_metadata
 from local.sample_build import big_ue_like_targz, ue_like_targz
 from local.stack import STREAMPIXEL_USER_ID, LocalStack, StackOptions
+from pixelbridge import wiring
 from pixelbridge.convert.sinks import S3MultipartSink
 from pixelbridge.domain.statuses import is_terminal
+from pixelbridge.settings import get_settings
 from tests.e2e.conftest import events_of, push, write_call_gaps
 from tests.hardening.conftest import Figures
 from tests.support.archives import Member, build_targz, file
@@ -126,7 +128,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
     raise TimeoutError("condition not met")
 
 
-def test_mixed_fault_batch(monkeypatch: pytest.MonkeyPatch, figures: Figures) -> None:
+def test_mixed_fault_batch(figures: Figures) -> None:
     names = ["f-storm", "f-5xx", "f-slow", "f-hooks", "f-s3dup", "f-killed", "f-plain"]
     projects = {project(index): STREAMPIXEL_USER_ID for index in range(1, len(names) + 1)}
     routes = [
@@ -154,15 +156,19 @@ def test_mixed_fault_batch(monkeypatch: pytest.MonkeyPatch, figures: Figures) ->
                 raise ConnectionResetError("converter killed mid-way (injected)")
             return super().write(data)
 
-    monkeypatch.setattr("pixelbridge.usecases.convert_build.S3MultipartSink", DyingSink)
+    def dying_sinks(key: str, expected_size: int | None) -> DyingSink:
+        return DyingSink(wiring.s3_client(), get_settings().handoff_bucket, key, expected_size=expected_size)
 
-    with local_stack(
-        slot_seconds=1,
-        release_policy="auto",
-        routes_json=json.dumps(routes),
-        extra_projects=projects,
-        environment={"STREAMPIXEL_TIMEOUT_SECONDS": "1"},
-    ) as stack:
+    with (
+        wiring.override(wiring.Overrides(zip_sinks=dying_sinks)),
+        local_stack(
+            slot_seconds=1,
+            release_policy="auto",
+            routes_json=json.dumps(routes),
+            extra_projects=projects,
+            environment={"STREAMPIXEL_TIMEOUT_SECONDS": "1"},
+        ) as stack,
+    ):
         sim = stack.simulator
         started = time.monotonic()
         # 429 storm: Streampixel's window is 3x our slot until it has refused 3 calls (or 40 s passed).

@@ -76,7 +76,8 @@ def convert_key(account: MotoAccount, key: str) -> dict[str, Any]:
         "source": "aws.s3",
         "detail": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1, "etag": "e1"}},
     }
-    return convert.handler(event, FakeLambdaContext("ConvertFunction"))
+    result: dict[str, Any] = convert.handler(event, FakeLambdaContext("ConvertFunction"))
+    return result
 
 
 def executions(account: MotoAccount, build_id: str) -> list[str]:

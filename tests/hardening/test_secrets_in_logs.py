@@ -63,7 +63,7 @@ def captured_logs() -> Iterator[_Joined]:
         yield _Joined(plain, powertools)
     finally:
         root.removeHandler(plain)
-        powertools_logger.removeHandler(powertools)
+        logging.getLogger(powertools_logger.name).removeHandler(powertools)  # Powertools has no removeHandler
         root.setLevel(saved[0])
         powertools_logger.setLevel(saved[1])
 

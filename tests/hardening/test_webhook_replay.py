@@ -13,7 +13,8 @@ import pytest
 from local.gateway import FakeLambdaContext, function_url_event
 from pixelbridge.adapters.delivery_ledger import DynamoDeliveryLedger
 from pixelbridge.domain.signatures import REPLAY_WINDOW_SECONDS, delivery_key, sign, stale_reason
-from pixelbridge.usecases.webhook_replay import DeliveryLedger, WebhookReplayGuard
+from pixelbridge.ports import DeliveryLedger
+from pixelbridge.usecases.webhook_replay import WebhookReplayGuard
 from tests.support.aws import MotoAccount, moto_account
 
 SIGNING_SECRET = "whsec_replay_" + "5" * 24

@@ -27,16 +27,14 @@ from hypothesis import strategies as st
 from local.gateway import FakeLambdaContext, function_url_event
 from pixelbridge.adapters.multipart import MultipartError, parse_build_upload, require_multipart_boundary
 from pixelbridge.convert.pipeline import ConversionLimits, convert_targz_to_zip
-from pixelbridge.domain.errors import ArchiveRejected
+from pixelbridge.domain.errors import ArchiveRejected, Invalid
 from pixelbridge.domain.signatures import sign
-from pixelbridge.usecases.ingest_push import RequestRejected
 from pixelbridge.usecases.ingest_webhook import (
     BUILD_COMPLETE,
     metadata_from_event,
     parse_build_event,
     parse_envelope,
 )
-from pixelbridge.usecases.webhook_replay import WebhookReplayGuard
 from tests.hardening.conftest import Figures
 from tests.support.archives import build_targz, file, gzip_bytes
 from tests.support.aws import STREAMPIXEL_PROJECT, MotoAccount, moto_account
@@ -58,21 +56,23 @@ class StartRecorder:
 
 @pytest.fixture(scope="module")
 def account() -> Iterator[MotoAccount]:
-    with pytest.MonkeyPatch.context() as monkeypatch, moto_account(monkeypatch) as moto:
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        moto_account(monkeypatch) as moto,
+        contextlib.ExitStack() as stack,
+    ):
         from pixelbridge import wiring
-        from pixelbridge.handlers import ingest
 
         secret = {**moto.secrets["BuildPixelSecret"], "webhookSigningSecret": SIGNING_SECRET}
         moto.client("secretsmanager").put_secret_value(
             SecretId=moto.names["BuildPixelSecret"], SecretString=json.dumps(secret)
         )
         moto.secrets["BuildPixelSecret"] = secret
-        monkeypatch.setattr(ingest, "LambdaFetchStarter", lambda function_name: StartRecorder())
-        # Signed webhooks are judged against their createdAt: a fixed clock at the corpus' timestamp.
-        monkeypatch.setattr(
-            ingest, "WebhookReplayGuard", lambda ledger: WebhookReplayGuard(ledger, clock=lambda: CREATED_AT)
-        )
         wiring.reset()
+        # Signed webhooks are judged against their createdAt: a fixed clock at the corpus' timestamp.
+        stack.enter_context(
+            wiring.override(wiring.Overrides(fetch_starter=StartRecorder(), clock=lambda: CREATED_AT))
+        )
         wiring.builds().create(
             {
                 "buildId": "wb1",
@@ -358,8 +358,8 @@ def test_fuzz_buildpixel_envelope_parsers(document: Any) -> None:
         parsed = parse_envelope(body)
         if parsed["type"] == BUILD_COMPLETE:
             metadata_from_event(parse_build_event(parsed))
-    except RequestRejected as rejected:
-        assert rejected.status == 400 and rejected.error == "invalid_webhook"
+    except Invalid as rejected:
+        assert rejected.code == "invalid_webhook"
 
 
 @given(document=envelopes() | JSON, text=st.booleans())
@@ -418,7 +418,7 @@ class MemorySink(io.BytesIO):
 def assert_converts_safely_or_rejects(targz: bytes) -> None:
     sink = MemorySink()
     try:
-        convert_targz_to_zip(io.BytesIO(targz), sink, ConversionLimits(max_total_bytes=8 * 1024 * 1024))  # type: ignore[arg-type]
+        convert_targz_to_zip(io.BytesIO(targz), sink, ConversionLimits(max_total_bytes=8 * 1024 * 1024))
     except ArchiveRejected as rejected:
         assert rejected.reason
         return

@@ -49,7 +49,8 @@ def object_created(account: MotoAccount, key: str, etag: str = "etag-1") -> dict
 def convert(event: dict[str, Any]) -> dict[str, Any]:
     from pixelbridge.handlers import convert
 
-    return convert.handler(event, FakeLambdaContext("ConvertFunction"))
+    result: dict[str, Any] = convert.handler(event, FakeLambdaContext("ConvertFunction"))
+    return result
 
 
 def record(build_id: str) -> dict[str, Any]:

@@ -25,7 +25,8 @@ def load(name: str, **replacements: str) -> dict[str, Any]:
     text = (EVENTS / name).read_text()
     for placeholder, value in replacements.items():
         text = text.replace(placeholder, value)
-    return json.loads(text)
+    document: dict[str, Any] = json.loads(text)
+    return document
 
 
 @pytest.mark.parametrize(

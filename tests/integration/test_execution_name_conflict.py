@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 
 from tests.integration.test_operator_api import (  # noqa: F401 - the fixture is used by name
-    STREAMPIXEL_PROJECT,
     account,
     call,
     executions,
     operator_auth,
     seed,
 )
-from tests.support.aws import MotoAccount
+from tests.support.aws import STREAMPIXEL_PROJECT, MotoAccount
 
 
 def test_release_whose_name_holds_a_different_execution_answers_409(account: MotoAccount) -> None:  # noqa: F811

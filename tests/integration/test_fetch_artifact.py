@@ -21,7 +21,8 @@ from pixelbridge.adapters.secrets import MissingSecretValue
 from pixelbridge.adapters.store import pull_key
 from pixelbridge.adapters.url_guard import UrlPolicy
 from pixelbridge.convert.sinks import S3MultipartSink
-from pixelbridge.usecases.fetch_artifact import ArtifactSink, FetchArtifact, FetchLimits
+from pixelbridge.ports import ArtifactSink
+from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits
 
 BUCKET = "artifacts"
 API_TOKEN = "bp_integration_token_0123456789"

@@ -23,9 +23,6 @@ HOLD_ROUTES = json.dumps(
 class FakeConvertStarter:
     calls: ClassVar[list[tuple[str, str, int]]] = []
 
-    def __init__(self, function_name: str) -> None:
-        self.function_name = function_name
-
     def start(self, build_id: str, key: str, retry: int) -> None:
         FakeConvertStarter.calls.append((build_id, key, retry))
 
@@ -41,12 +38,11 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoAccount]:
         monkeypatch.setenv("STATE_MACHINE_ARN", arn)
         moto.environment["STATE_MACHINE_ARN"] = arn
         from pixelbridge import wiring
-        from pixelbridge.handlers import ingest
 
         wiring.reset()
         FakeConvertStarter.calls = []
-        monkeypatch.setattr(ingest, "LambdaConvertStarter", FakeConvertStarter)
-        yield moto
+        with wiring.override(wiring.Overrides(convert_starter=FakeConvertStarter())):
+            yield moto
 
 
 def operator_auth(account: MotoAccount) -> dict[str, str]:
@@ -366,7 +362,7 @@ def test_doctor_calls_test_webhook_per_project_and_never_echoes_the_api_key(acco
     assert status == 200
     assert body["ok"] is True
     assert [result["route"] for result in body["results"]] == ["main"]  # both routes share one project
-    assert json.loads(responses.calls[0].request.body)["projectId"] == STREAMPIXEL_PROJECT
+    assert json.loads(responses.calls[0].request.body or "")["projectId"] == STREAMPIXEL_PROJECT
     assert "sp-api-key-secret-value" not in json.dumps(body)
 
 

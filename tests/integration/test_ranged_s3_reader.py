@@ -97,7 +97,11 @@ def test_the_converter_reads_the_stored_artifact_through_parallel_ranges(
 ) -> None:
     from local.sample_build import ue_like_targz
     from pixelbridge import wiring
+    from pixelbridge.adapters.multipart import parse_build_upload
+    from pixelbridge.adapters.store import InboxStore
     from pixelbridge.convert.pipeline import ConversionLimits
+    from pixelbridge.convert.sinks import S3MultipartSink
+    from pixelbridge.settings import get_settings
     from pixelbridge.usecases.convert_build import ConvertBuild
     from tests.integration.test_convert_handler import push
     from tests.support.aws import moto_account
@@ -108,14 +112,21 @@ def test_the_converter_reads_the_stored_artifact_through_parallel_ranges(
         client = FlakyClient(
             wiring.s3_client(), {"bytes=16384-32767": EndpointConnectionError(endpoint_url="x")}
         )
+        inbox = InboxStore(
+            get_settings().artifact_bucket,
+            s3=client,
+            reads=RangedReadConfig(range_size=16_384, connections=3, backoff_base_seconds=0.0),
+        )
         use_case = ConvertBuild(
             builds=wiring.builds(),
-            inbox=wiring.inbox(),
+            inbox=inbox,
             handoff=wiring.handoff(),
             workflow=wiring.workflow(),
-            s3=client,
+            open_zip_sink=lambda key, size: S3MultipartSink(
+                wiring.s3_client(), get_settings().handoff_bucket, key, expected_size=size
+            ),
+            parse_upload=parse_build_upload,
             limits=ConversionLimits(),
-            reads=RangedReadConfig(range_size=16_384, connections=3, backoff_base_seconds=0.0),
         )
         assert use_case("inbox/push/ranged-1.multipart").result == "converted"
         stored = wiring.builds().get("ranged-1")

@@ -8,32 +8,13 @@ from typing import Any
 import pytest
 
 from pixelbridge.adapters.builds import BuildRepository
+from pixelbridge.domain.streampixel_webhook import StreampixelEvent
 from pixelbridge.usecases.streampixel_events import StreampixelEvents
 from tests.support.aws import STREAMPIXEL_PROJECT, MotoAccount, moto_account
+from tests.support.fakes import RecordingHandoff, RecordingWorkflow
 
 TOKEN = "t" * 32
 FILE_URL = f"https://downloads.example.test/dl/{TOKEN}/b1.zip"
-
-
-class RecordingWorkflow:
-    def __init__(self) -> None:
-        self.answers: list[tuple[str, str, Any]] = []
-
-    def resume(self, token: str, output: dict[str, Any]) -> bool:
-        self.answers.append(("success", token, output))
-        return True
-
-    def fail(self, token: str, error: str, cause: str) -> bool:
-        self.answers.append(("failure", token, (error, cause)))
-        return True
-
-
-class RecordingHandoff:
-    def __init__(self) -> None:
-        self.deleted: list[str] = []
-
-    def delete(self, key: str) -> None:
-        self.deleted.append(key)
 
 
 @pytest.fixture
@@ -66,22 +47,24 @@ def builds(account: MotoAccount) -> BuildRepository:
     return repository
 
 
-def event(name: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "event": name,
-        "projectId": STREAMPIXEL_PROJECT,
-        "uploadId": "u1",
-        "fileUrl": FILE_URL,
-        "status": "",
-        "objection": None,
-        "timestamp": f"2026-11-22T12:00:0{len(name) % 10}Z",
-        **fields,
-    }
+def event(name: str, **fields: Any) -> StreampixelEvent:
+    return StreampixelEvent.model_validate(
+        {
+            "event": name,
+            "projectId": STREAMPIXEL_PROJECT,
+            "uploadId": "u1",
+            "fileUrl": FILE_URL,
+            "status": "",
+            "objection": None,
+            "timestamp": f"2026-11-22T12:00:0{len(name) % 10}Z",
+            **fields,
+        }
+    )
 
 
 def handler(builds: BuildRepository) -> tuple[StreampixelEvents, RecordingWorkflow, RecordingHandoff]:
     workflow, handoff = RecordingWorkflow(), RecordingHandoff()
-    return StreampixelEvents(builds=builds, workflow=workflow, handoff=handoff), workflow, handoff  # type: ignore[arg-type]
+    return StreampixelEvents(builds=builds, workflow=workflow, handoff=handoff), workflow, handoff
 
 
 def timeline(builds: BuildRepository) -> list[str]:

@@ -12,6 +12,7 @@ import pytest
 from local.template import resolve
 from pixelbridge.domain.notifications import EVENT_DETAIL_TYPE, EVENT_SOURCE, StatusChange
 from scripts import deploy_readiness as readiness
+from scripts.sam_transform import parse_template, transform_template
 
 CHAT = (
     "ChatConnection",
@@ -26,8 +27,8 @@ DISCORD = "https://discord.com/api/webhooks/123/abc"
 
 @pytest.fixture(scope="module")
 def transformed() -> dict[str, Any]:
-    source = readiness.parse_template(readiness.REPO_ROOT / "template.yaml")
-    return readiness.transform_template(copy.deepcopy(source))
+    source = parse_template(readiness.REPO_ROOT / "template.yaml")
+    return transform_template(copy.deepcopy(source))
 
 
 def condition(name: str, **parameters: str) -> bool:

@@ -13,18 +13,19 @@ from typing import Any
 import pytest
 
 from scripts import deploy_readiness as readiness
+from scripts.sam_transform import parse_template, transform_template
 
 Template = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
 def source() -> Template:
-    return readiness.parse_template(readiness.REPO_ROOT / "template.yaml")
+    return parse_template(readiness.REPO_ROOT / "template.yaml")
 
 
 @pytest.fixture(scope="module")
 def transformed(source: Template) -> Template:
-    return readiness.transform_template(copy.deepcopy(source))
+    return transform_template(copy.deepcopy(source))
 
 
 @pytest.fixture(scope="module")

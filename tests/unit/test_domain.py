@@ -10,7 +10,7 @@ from pixelbridge.domain.statuses import BuildStatus, allowed_sources, is_termina
 
 
 def metadata(**overrides: object) -> BuildMetadata:
-    document = {
+    document: dict[str, object] = {
         "buildId": "b1",
         "projectId": "p1",
         "platform": "Win64",
@@ -75,7 +75,7 @@ class TestRoutes:
         assert "p2" in (unmatched.skip_reason or "")
 
     def test_build_type_filter(self) -> None:
-        route = Route(id="ship", buildType="Shipping", streampixelProjectId="sp")
+        route = Route.model_validate({"id": "ship", "buildType": "Shipping", "streampixelProjectId": "sp"})
         assert route.matches(metadata(buildType="Shipping"))
         assert not route.matches(metadata(buildType="Development"))
 

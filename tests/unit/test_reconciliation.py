@@ -14,6 +14,7 @@ from pixelbridge.domain.reconciliation import (
 from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.domain.timeline import iso
 from pixelbridge.usecases.reconcile import ReconcileBuilds
+from tests.support.fakes import InMemoryBuilds, RecordingWorkflow
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 THRESHOLDS = StuckThresholds(
@@ -81,9 +82,11 @@ def test_execution_verdicts() -> None:
 # ------------------------------------------------------------------------------ use case with fakes
 
 
-class FakeBuilds:
+class FakeBuilds(InMemoryBuilds):
+    """Every record counts as open; notes are kept for the assertions."""
+
     def __init__(self, *records: dict[str, Any]) -> None:
-        self.records = {r["buildId"]: dict(r) for r in records}
+        super().__init__(*records, clock=lambda: NOW)
         self.notes: list[tuple[str, str]] = []
         self.queried_before: str | None = None
 
@@ -91,57 +94,27 @@ class FakeBuilds:
         self.queried_before = updated_before
         return list(self.records.values())
 
-    def get(self, build_id: str) -> dict[str, Any] | None:
-        return self.records.get(build_id)
-
-    def mark_stuck(self, build_id: str, reason: str) -> dict[str, Any] | None:
-        self.records[build_id].update(stuck=True, stuckReason=reason)
-        return self.records[build_id]
-
-    def clear_wait_token(self, build_id: str, token: str) -> bool:
-        record = self.records[build_id]
-        if record.get("waitToken") != token:
-            return False
-        record.pop("waitToken")
-        return True
-
-    def record_event(self, build_id: str, event: str, detail: str = "", **_: Any) -> dict[str, Any]:
+    def record_event(
+        self,
+        build_id: str,
+        event: str,
+        detail: str = "",
+        *,
+        fields: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
         self.notes.append((event, detail))
-        return self.records[build_id]
-
-    def transition(self, build_id: str, to: BuildStatus, **kwargs: Any) -> dict[str, Any]:
-        self.records[build_id].update(status=str(to), **kwargs.get("fields", {}))
-        return self.records[build_id]
+        return super().record_event(build_id, event, detail, fields=fields, data=data)
 
 
-class FakeWorkflow:
-    configured = True
-
-    def __init__(self, execution: dict[str, str] | None = None, token_alive: bool = True) -> None:
-        self._execution = execution
-        self._alive = token_alive
-        self.answers: list[tuple[str, str, Any]] = []
-
-    def resume(self, token: str, output: dict[str, Any]) -> bool:
-        self.answers.append(("success", token, output))
-        return self._alive
-
-    def fail(self, token: str, error: str, cause: str) -> bool:
-        self.answers.append(("failure", token, (error, cause)))
-        return self._alive
-
-    def execution(self, name: str) -> dict[str, str] | None:
-        return self._execution
-
-
-def reconcile(builds: FakeBuilds, workflow: FakeWorkflow) -> list[dict[str, str]]:
-    use_case = ReconcileBuilds(builds=builds, workflow=workflow, thresholds=THRESHOLDS, clock=lambda: NOW)  # type: ignore[arg-type]
+def reconcile(builds: FakeBuilds, workflow: RecordingWorkflow) -> list[dict[str, str]]:
+    use_case = ReconcileBuilds(builds=builds, workflow=workflow, thresholds=THRESHOLDS, clock=lambda: NOW)
     return use_case().actions
 
 
 def test_dropped_approval_fails_the_parked_task_as_stuck() -> None:
     builds = FakeBuilds(build("processing", 130, waitToken="tok-1", waitingFor="approval"))
-    workflow = FakeWorkflow()
+    workflow = RecordingWorkflow()
     assert reconcile(builds, workflow) == [{"buildId": "b-1", "action": "failed token"}]
     ((kind, token, (error, cause)),) = workflow.answers
     assert (kind, token, error) == ("failure", "tok-1", "Stuck")
@@ -152,7 +125,7 @@ def test_dropped_approval_fails_the_parked_task_as_stuck() -> None:
 
 def test_facts_on_the_record_answer_the_parked_task() -> None:
     record = build("processing", 130, waitToken="tok-2", waitingFor="approval", approvedAt=ago(100))
-    workflow = FakeWorkflow()
+    workflow = RecordingWorkflow()
     assert reconcile(FakeBuilds(record), workflow) == [{"buildId": "b-1", "action": "answered token"}]
     assert workflow.answers == [("success", "tok-2", {"event": "build.approved"})]
 
@@ -160,7 +133,7 @@ def test_facts_on_the_record_answer_the_parked_task() -> None:
 def test_stale_token_falls_back_to_the_execution_status() -> None:
     record = build("processing", 130, waitToken="tok-3", waitingFor="approval")
     builds = FakeBuilds(record)
-    workflow = FakeWorkflow({"status": "TIMED_OUT", "error": "", "cause": ""}, token_alive=False)
+    workflow = RecordingWorkflow(execution={"status": "TIMED_OUT", "error": "", "cause": ""}, alive=False)
     assert reconcile(builds, workflow) == [{"buildId": "b-1", "action": "recorded failed"}]
     assert builds.records["b-1"]["status"] == "failed"
     assert builds.records["b-1"]["error"] == "release execution timed_out"
@@ -168,7 +141,7 @@ def test_stale_token_falls_back_to_the_execution_status() -> None:
 
 def test_running_execution_without_token_is_only_flagged_once() -> None:
     builds = FakeBuilds(build("queued", 90))
-    workflow = FakeWorkflow({"status": "RUNNING", "error": "", "cause": ""})
+    workflow = RecordingWorkflow(execution={"status": "RUNNING", "error": "", "cause": ""})
     assert reconcile(builds, workflow) == [{"buildId": "b-1", "action": "flagged stuck"}]
     assert reconcile(builds, workflow) == []  # already flagged: no second flag, no new action
     assert builds.records["b-1"]["status"] == "queued"

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from pixelbridge.domain.slots import call_spacing_seconds, transient_backoff_seconds
-from pixelbridge.usecases.release import awaited_outcome, describe_error
+from pixelbridge.domain.waiting import awaited_outcome, describe_error
 
 
 def test_spacing_adds_a_small_margin() -> None:

@@ -9,73 +9,41 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
 from pixelbridge.adapters.url_guard import Resolver, UrlPolicy, UrlRefused, guarded_get, system_resolver
+from pixelbridge.domain.secrets import host_of
+from pixelbridge.ports import (
+    ArtifactResponse,
+    ArtifactUrlExpired,
+    ArtifactUrlRefused,
+    BuildPixelError,
+    BuildPixelRateLimited,
+    BuildPixelRefused,
+    BuildPixelUnavailable,
+    DownloadInfo,
+)
+
+__all__ = [
+    "ArtifactResponse",
+    "ArtifactUrlExpired",
+    "ArtifactUrlRefused",
+    "BuildPixelClient",
+    "BuildPixelError",
+    "BuildPixelRateLimited",
+    "BuildPixelRefused",
+    "BuildPixelUnavailable",
+    "DownloadInfo",
+]
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 DEFAULT_RETRY_AFTER = 30.0
 MAX_API_ATTEMPTS = 4  # for 5xx and network errors of the small download-API call
 STREAM_CHUNK = 1024 * 1024
-
-
-class BuildPixelError(Exception):
-    """Base class; messages are safe to record on a build (no URL, no token)."""
-
-
-class BuildPixelUnavailable(BuildPixelError):
-    """Network error, timeout or 5xx: worth retrying."""
-
-
-class BuildPixelRefused(BuildPixelError):
-    """A definitive 4xx from the download API (bad token, no artifact, ...)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"BuildPixel answered {status} {code}: {message}")
-        self.status = status
-        self.code = code
-
-
-class BuildPixelRateLimited(BuildPixelError):
-    """429 for longer than we are willing to wait."""
-
-
-class ArtifactUrlRefused(BuildPixelError):
-    """The artifact URL or one of its redirects leads outside what BuildPixel serves: never retried."""
-
-
-class ArtifactUrlExpired(BuildPixelError):
-    """The signed URL is missing, expired or refused (401/403/404/410): ask the download API again."""
-
-
-@dataclass(frozen=True)
-class DownloadInfo:
-    url: str
-    expires_at: str | None
-    size_bytes: int | None
-    checksum_md5: str | None
-
-    def __repr__(self) -> str:  # the URL is a capability: keep it out of reprs and tracebacks
-        return f"DownloadInfo(expires_at={self.expires_at!r}, size_bytes={self.size_bytes!r})"
-
-
-@dataclass
-class ArtifactResponse:
-    """One streaming GET of the artifact. ``start`` is where its bytes begin in the artifact."""
-
-    start: int
-    total_size: int | None
-    chunks: Iterator[bytes]
-    close: Callable[[], None]
-
-
-def host_of(url: str) -> str:
-    return urlsplit(url).hostname or "?"
 
 
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float:

@@ -7,96 +7,28 @@ no build moves backwards even when S3, Step Functions and webhooks race.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import boto3
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from pixelbridge.adapters.build_queries import OPEN_ATTRIBUTE, OPEN_VALUE, RECORD_KIND, BuildQueries
+from pixelbridge.adapters.dynamo_items import from_dynamo, to_dynamo
 from pixelbridge.adapters.item_size import ensure_fits
+from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.statuses import BuildStatus, allowed_sources, is_terminal
 from pixelbridge.domain.timeline import Clock, iso, timeline_entry, utc_now
+from pixelbridge.ports import BuildPage, InvalidCursor
 
-BuildRecord = dict[str, Any]
-
-UPLOAD_ID_INDEX = "uploadId-index"
-HANDOFF_TOKEN_INDEX = "handoffToken-index"  # noqa: S105 - an index name, not a secret
-ROUTE_INDEX = "route-index"
-# Sparse index of non-terminal builds (the reconciler's work list): OPEN_ATTRIBUTE is set while a
-# build is open and removed by the write that makes it terminal, so the index never grows with history.
-OPEN_INDEX = "open-index"
-OPEN_ATTRIBUTE = "openShard"
-OPEN_VALUE = "open"
-RECENT_INDEX = "recent-index"
-# Every build record carries this constant, the partition of RECENT_INDEX (all builds, newest first).
-RECORD_KIND = "build"
-MAX_LIST_QUERIES = 10
-
-
-class InvalidCursor(ValueError):
-    """A listing cursor that this repository did not hand out."""
-
-
-@dataclass(frozen=True)
-class BuildPage:
-    records: list[BuildRecord]
-    cursor: str | None
-
-
-def _encode_cursor(key: dict[str, Any] | None) -> str | None:
-    if not key:
-        return None
-    raw = json.dumps(from_dynamo(key), separators=(",", ":"), sort_keys=True).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _decode_cursor(cursor: str, allowed_keys: set[str]) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidCursor("the 'next' cursor is not valid") from exc
-    if (
-        not isinstance(key, dict)
-        or set(key) != allowed_keys
-        or not all(isinstance(value, str) and value for value in key.values())
-    ):
-        raise InvalidCursor("the 'next' cursor does not belong to this listing")
-    return key
-
-
-def to_dynamo(value: Any) -> Any:
-    """DynamoDB has no float type: store floats as Decimal, recursively."""
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_dynamo(v) for v in value]
-    return value
-
-
-def from_dynamo(value: Any) -> Any:
-    """Decimals back to int/float so records serialise as plain JSON."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [from_dynamo(v) for v in value]
-    return value
+__all__ = ["BuildPage", "BuildRecord", "BuildRepository", "InvalidCursor", "from_dynamo", "to_dynamo"]
 
 
 def _is_condition_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-class BuildRepository:
+class BuildRepository(BuildQueries):
     def __init__(self, table_name: str, *, dynamodb: Any = None, clock: Clock = utc_now) -> None:
         self._table = (dynamodb or boto3.resource("dynamodb")).Table(table_name)
         self._clock = clock
@@ -124,10 +56,6 @@ class BuildRepository:
                 return False
             raise
         return True
-
-    def get(self, build_id: str) -> BuildRecord | None:
-        item = self._table.get_item(Key={"buildId": build_id}, ConsistentRead=True).get("Item")
-        return from_dynamo(item) if item else None
 
     def transition(
         self,
@@ -212,22 +140,6 @@ class BuildRepository:
             condition_values=values,
         )
 
-    def open_builds(self, *, updated_before: str, limit: int = 200) -> list[BuildRecord]:
-        """Non-terminal builds not updated since ``updated_before`` (oldest first, at most ``limit``)."""
-        items: list[BuildRecord] = []
-        kwargs: dict[str, Any] = {
-            "IndexName": OPEN_INDEX,
-            "KeyConditionExpression": Key(OPEN_ATTRIBUTE).eq(OPEN_VALUE)
-            & Key("updatedAt").lt(updated_before),
-        }
-        while len(items) < limit:
-            response = self._table.query(**kwargs, Limit=limit - len(items))
-            items.extend(from_dynamo(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return items
-
     def reopen(
         self,
         build_id: str,
@@ -284,99 +196,6 @@ class BuildRepository:
             remove=list(remove),
         )
 
-    def list_builds(
-        self,
-        *,
-        route: str | None = None,
-        status: str | None = None,
-        since: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> BuildPage:
-        """Builds newest first (by ``receivedAt``), one route's or all; ``cursor`` continues a page.
-
-        A status filter reads on until the page is full (at most ``MAX_LIST_QUERIES`` queries), and
-        the cursor then points after the last build returned, so no match is skipped or repeated.
-        """
-        index, partition = (ROUTE_INDEX, "route") if route else (RECENT_INDEX, "kind")
-        condition: Any = Key(partition).eq(route or RECORD_KIND)
-        if since:
-            condition = condition & Key("receivedAt").gte(since)
-        query: dict[str, Any] = {
-            "IndexName": index,
-            "KeyConditionExpression": condition,
-            "ScanIndexForward": False,
-        }
-        start = _decode_cursor(cursor, {"buildId", partition, "receivedAt"}) if cursor else None
-        found: list[BuildRecord] = []
-        for _ in range(MAX_LIST_QUERIES):
-            if start:
-                query["ExclusiveStartKey"] = start
-            response = self._query_page(query, limit=limit - len(found) if not status else limit)
-            for item in response.get("Items", []):
-                if status is None or item.get("status") == status:
-                    found.append(from_dynamo(item))
-                if len(found) == limit:
-                    last = {
-                        "buildId": item["buildId"],
-                        partition: item[partition],
-                        "receivedAt": item["receivedAt"],
-                    }
-                    return BuildPage(found, _encode_cursor(last))
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return BuildPage(found, None)
-        return BuildPage(found, _encode_cursor(start))
-
-    def _query_page(self, query: dict[str, Any], *, limit: int) -> dict[str, Any]:
-        try:
-            return dict(self._table.query(**query, Limit=limit))
-        except ClientError as error:
-            if (
-                "ExclusiveStartKey" in query
-                and error.response.get("Error", {}).get("Code") == "ValidationException"
-            ):
-                raise InvalidCursor("the 'next' cursor does not belong to this listing") from error
-            raise
-
-    def all_builds_for_route(self, route_id: str) -> list[BuildRecord]:
-        """Every build of a route (paginated), newest first."""
-        records: list[BuildRecord] = []
-        cursor: str | None = None
-        while True:
-            page = self.list_builds(route=route_id, limit=100, cursor=cursor)
-            records.extend(page.records)
-            if page.cursor is None:
-                return records
-            cursor = page.cursor
-
-    def find_by_upload_id(self, upload_id: str) -> BuildRecord | None:
-        return self._first_in_index(UPLOAD_ID_INDEX, "uploadId", upload_id)
-
-    def find_by_handoff_token(self, token: str) -> BuildRecord | None:
-        return self._first_in_index(HANDOFF_TOKEN_INDEX, "handoffToken", token)
-
-    def builds_for_route(
-        self, route_id: str, *, newest_first: bool = True, limit: int = 25
-    ) -> list[BuildRecord]:
-        response = self._table.query(
-            IndexName=ROUTE_INDEX,
-            KeyConditionExpression=Key("route").eq(route_id),
-            ScanIndexForward=not newest_first,
-            Limit=limit,
-        )
-        return [from_dynamo(item) for item in response.get("Items", [])]
-
-    def _first_in_index(self, index: str, attribute: str, value: str) -> BuildRecord | None:
-        response = self._table.query(
-            IndexName=index, KeyConditionExpression=Key(attribute).eq(value), Limit=1
-        )
-        items = response.get("Items", [])
-        if not items:
-            return None
-        # GSIs may project only keys: read the full, consistent record.
-        return self.get(str(items[0]["buildId"]))
-
     def _update(
         self,
         build_id: str,
@@ -423,4 +242,5 @@ class BuildRepository:
             if _is_condition_failure(error):
                 return None
             raise
-        return from_dynamo(response["Attributes"])
+        record: BuildRecord = from_dynamo(response["Attributes"])
+        return record

@@ -7,15 +7,15 @@ It is never logged.
 
 from __future__ import annotations
 
-import re
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
-HANDOFF_PREFIX = "dl/"
-_TOKEN_IN_URL = re.compile(r"/dl/([A-Za-z0-9_-]{32,})/[^/]+\.zip$")
+from pixelbridge.domain.handoff import HANDOFF_PREFIX, token_from_url
+from pixelbridge.ports import HandoffLocation
+
+__all__ = ["HandoffLocation", "HandoffStore", "handoff_key", "new_token", "token_from_url"]
 
 
 def new_token() -> str:
@@ -24,20 +24,6 @@ def new_token() -> str:
 
 def handoff_key(token: str, build_id: str) -> str:
     return f"{HANDOFF_PREFIX}{token}/{build_id}.zip"
-
-
-def token_from_url(file_url: str | None) -> str | None:
-    """The handoff token inside a fileUrl Streampixel echoes back (query string ignored)."""
-    if not file_url:
-        return None
-    match = _TOKEN_IN_URL.search(file_url.split("?", 1)[0])
-    return match.group(1) if match else None
-
-
-@dataclass(frozen=True)
-class HandoffLocation:
-    token: str
-    key: str
 
 
 class HandoffStore:

@@ -7,17 +7,15 @@ tests pass a recording fake. Metrics are flushed by ``@metrics.log_metrics`` on 
 from __future__ import annotations
 
 import os
-from typing import Protocol
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from pixelbridge.ports import MetricsPort
+
+__all__ = ["MetricsPort", "NullMetrics", "PowertoolsMetrics"]
+
 UNITS = {"count": MetricUnit.Count, "seconds": MetricUnit.Seconds, "mbps": MetricUnit.MegabytesPerSecond}
-
-
-class MetricsPort(Protocol):
-    def record(self, name: str, value: float, unit: str = "count", **dimensions: str) -> None:
-        """One data point; ``unit`` is count, seconds or mbps; dimensions beyond the service one."""
 
 
 class PowertoolsMetrics:

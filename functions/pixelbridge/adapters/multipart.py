@@ -6,7 +6,6 @@ turns every way a body can be malformed into one error with a stable code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from email.message import Message
 
 from requests_toolbelt.multipart.decoder import (
@@ -15,25 +14,11 @@ from requests_toolbelt.multipart.decoder import (
     NonMultipartContentTypeException,
 )
 
+from pixelbridge.ports import BuildUpload, MultipartError, NotMultipart
+
+__all__ = ["BuildUpload", "MultipartError", "NotMultipart", "parse_build_upload"]
+
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-class MultipartError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class NotMultipart(MultipartError):
-    """The body is not multipart/form-data with a boundary (answered 415)."""
-
-
-@dataclass(frozen=True)
-class BuildUpload:
-    metadata_json: bytes
-    artifact: bytes
-    artifact_filename: str | None
 
 
 def require_multipart_boundary(content_type: str | None) -> str:

@@ -6,6 +6,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
+from pixelbridge.domain.errors import MissingSecretValue
+
+__all__ = ["MissingSecretValue", "SecretReader", "buildpixel_upload_authorization"]
+
 SECRET_CACHE_SECONDS = 300
 
 
@@ -24,10 +28,6 @@ class SecretReader:
         if not isinstance(value, str) or not value or value == "REPLACE_ME":
             raise MissingSecretValue(f"secret field '{name}' is not set; fill it in Secrets Manager")
         return value
-
-
-class MissingSecretValue(RuntimeError):
-    """A secret the user must fill is still empty or a placeholder."""
 
 
 def buildpixel_upload_authorization(reader: SecretReader, secret_id: str) -> str:

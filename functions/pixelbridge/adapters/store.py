@@ -6,33 +6,32 @@ from typing import Any
 
 import boto3
 
-PUSH_PREFIX = "inbox/push/"
-PULL_PREFIX = "inbox/pull/"
-MULTIPART_TYPE_METADATA = "multipart-content-type"
+from pixelbridge.adapters.ranged_reader import ParallelRangedReader, RangedReadConfig, S3RangeSource
+from pixelbridge.domain.inbox import (
+    MULTIPART_TYPE_METADATA,
+    PULL_PREFIX,
+    PUSH_PREFIX,
+    build_id_from_key,
+    pull_key,
+    push_key,
+)
 
-
-def push_key(build_id: str) -> str:
-    return f"{PUSH_PREFIX}{build_id}.multipart"
-
-
-def pull_key(build_id: str) -> str:
-    return f"{PULL_PREFIX}{build_id}.tar.gz"
-
-
-def build_id_from_key(key: str) -> tuple[str, str] | None:
-    """(build id, source) for an inbox key, None for anything else in the bucket."""
-    for prefix, suffix, source in ((PUSH_PREFIX, ".multipart", "push"), (PULL_PREFIX, ".tar.gz", "pull")):
-        if key.startswith(prefix) and key.endswith(suffix):
-            build_id = key[len(prefix) : -len(suffix)]
-            if build_id and "/" not in build_id:
-                return build_id, source
-    return None
+__all__ = [
+    "MULTIPART_TYPE_METADATA",
+    "PULL_PREFIX",
+    "PUSH_PREFIX",
+    "InboxStore",
+    "build_id_from_key",
+    "pull_key",
+    "push_key",
+]
 
 
 class InboxStore:
-    def __init__(self, bucket: str, *, s3: Any = None) -> None:
+    def __init__(self, bucket: str, *, s3: Any = None, reads: RangedReadConfig | None = None) -> None:
         self.bucket = bucket
         self._s3 = s3 or boto3.client("s3")
+        self._reads = reads or RangedReadConfig()
 
     def put_push_body(self, build_id: str, body: bytes, content_type: str) -> str:
         """Store the raw multipart body as received; the converter parses it again later.
@@ -51,7 +50,11 @@ class InboxStore:
         return key
 
     def open(self, key: str) -> tuple[Any, int, str]:
-        """(streaming body, size, multipart content type or "") of an inbox object."""
-        response = self._s3.get_object(Bucket=self.bucket, Key=key)
-        content_type = response.get("Metadata", {}).get(MULTIPART_TYPE_METADATA, "")
-        return response["Body"], int(response["ContentLength"]), str(content_type)
+        """(body, size, multipart content type or "") of an inbox object.
+
+        The body is read with parallel byte-range GETs: one S3 connection gives ~90 MB/s, less than the
+        converter takes.
+        """
+        source = S3RangeSource(self._s3, self.bucket, key)
+        reader = ParallelRangedReader(source, self._reads)
+        return reader, source.size, source.metadata.get(MULTIPART_TYPE_METADATA, "")

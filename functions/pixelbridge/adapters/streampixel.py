@@ -1,6 +1,6 @@
 """HTTP client for the Streampixel build API (upload-file, distribute-file, test-webhook).
 
-Contract: docs/reference ``apis.md`` §1. Every write endpoint takes the ``apiKey`` in the JSON body,
+Contract: docs/ARCHITECTURE.md, Outside APIs. Every write endpoint takes the ``apiKey`` in the JSON body,
 so the request body is a secret: this module never logs, and every text that can end up in an
 exception message (server echoes, transport errors) is scrubbed of the apiKey and the fileUrl
 (a capability URL) first. Callers record outcomes; the client itself stays silent.
@@ -9,7 +9,7 @@ exception message (server echoes, transport errors) is scrubbed of the apiKey an
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -19,6 +19,15 @@ from urllib3.exceptions import ProxyError as Urllib3ProxyError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from pixelbridge.domain.errors import RateLimited, StreampixelError, Transient
+from pixelbridge.ports import DistributeResult, StreampixelCredentials, TestWebhookResult, UploadResult
+
+__all__ = [
+    "DistributeResult",
+    "StreampixelClient",
+    "StreampixelCredentials",
+    "TestWebhookResult",
+    "UploadResult",
+]
 
 DEFAULT_API_URL = "https://api.streampixel.io/pixelStripeApi"
 
@@ -34,41 +43,6 @@ _CONFIGURATION_ERRORS = (
 )
 _MAX_ECHO_CHARS = 300  # server text quoted in exception messages is trimmed to this
 _REDACTED = "[REDACTED]"
-
-
-@dataclass(frozen=True)
-class StreampixelCredentials:
-    """A Streampixel account's ``userId`` and API key; the key is kept out of ``repr``."""
-
-    user_id: str
-    api_key: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    """Accepted upload. ``upload_id`` is None when the server left it out of the answer."""
-
-    upload_id: str | None
-    message: str
-
-
-@dataclass(frozen=True)
-class DistributeResult:
-    """Distribution was triggered (not finished); ``region`` only comes with the older answer shape."""
-
-    message: str
-    region: str | None
-
-
-@dataclass(frozen=True)
-class TestWebhookResult:
-    """Outcome of a test-webhook call; ``status_code`` is the receiver's status, 0 if unreachable."""
-
-    __test__ = False  # not a pytest test class despite the name
-
-    success: bool
-    status_code: int
-    message: str
 
 
 class StreampixelClient:

@@ -10,6 +10,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from pixelbridge.domain.errors import Conflict
+
 # Step Functions: execution names are 1-80 characters; input and state are at most 256 KB.
 MAX_EXECUTION_NAME = 80
 MAX_EXECUTION_INPUT_BYTES = 256 * 1024
@@ -17,8 +19,11 @@ _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _NAME_DIGEST = 16
 
 
-class ExecutionNameConflict(RuntimeError):
-    """An execution with this name exists for a different intent (another input)."""
+class ExecutionNameConflict(Conflict):
+    """An execution with this name exists for a different intent (another input): answered 409."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("conflict", f"a different release of this build was already started ({detail})")
 
 
 class ExecutionInputTooLarge(ValueError):

@@ -40,6 +40,7 @@ __all__ = [
     "MiB",
     "convert_tar_to_zip",
     "convert_targz_to_zip",
+    "open_gunzip",
 ]
 
 

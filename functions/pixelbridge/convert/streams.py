@@ -18,7 +18,7 @@ from pixelbridge.convert.limits import MiB
 from pixelbridge.domain.errors import ArchiveRejected
 
 try:  # isal: ~3x faster gunzip and deflate than zlib; the converter still works without it.
-    from isal import isal_zlib
+    from isal import isal_zlib as isal_zlib  # re-exported: the zip writer deflates with it too
 except ImportError:  # pragma: no cover - exercised only where isal is not installed
     isal_zlib = None  # type: ignore[assignment]
 

@@ -68,7 +68,7 @@ class ForwardReader(io.RawIOBase):
         return view
 
     def read(self, size: int | None = -1, /) -> bytes:
-        data = self._guarded(lambda: self._stream.read(-1 if size is None else size))
+        data: bytes = self._guarded(lambda: self._stream.read(-1 if size is None else size))
         self._advance(len(data))
         return data
 

@@ -49,5 +49,50 @@ class Superseded(PixelBridgeError):
     """A newer build for the same route exists; this one must not reach Streampixel."""
 
 
+class MissingSecretValue(PixelBridgeError, RuntimeError):
+    """A secret the user must fill is still empty or a placeholder (PixelBridge is not configured yet)."""
+
+
 class TransitionRejected(PixelBridgeError):
     """A status change would move a build backwards or out of a terminal state."""
+
+
+# -- refusals: a request or command the rules turn down -----------------------------------------------
+# Use cases raise these; each edge maps them to its own protocol (handlers/http_errors.py for HTTP).
+
+
+class Rejected(PixelBridgeError):
+    """A refusal with a stable machine-readable ``code`` and a human ``message`` (never a secret)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Invalid(Rejected):
+    """The input is malformed or breaks a rule about its shape."""
+
+
+class Unauthorized(Rejected):
+    """The caller did not prove who it is."""
+
+
+class NotFound(Rejected):
+    """The thing asked for does not exist (or must not be revealed)."""
+
+
+class Conflict(Rejected):
+    """The request is valid but the build's current state does not allow it."""
+
+
+class TooLarge(Rejected):
+    """The input is larger than PixelBridge accepts."""
+
+
+class UnsupportedFormat(Rejected):
+    """The input is not in a format PixelBridge reads at all (e.g. not multipart)."""
+
+
+class Unavailable(Rejected):
+    """A dependency failed; the same request may succeed later."""

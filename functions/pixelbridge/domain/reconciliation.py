@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pixelbridge.domain.records import release_policy
 from pixelbridge.domain.statuses import BuildStatus, is_terminal
 from pixelbridge.domain.timeline import parse_iso
 
@@ -81,8 +82,11 @@ def token_parked_at(record: dict[str, Any]) -> datetime | None:
 
 def is_held(record: dict[str, Any]) -> bool:
     """A hold-policy build waits at ``approved`` for an operator by design: not stuck."""
-    policy = (record.get("release") or {}).get("policy")
-    return record.get("status") == BuildStatus.APPROVED and policy == "hold" and not record.get("waitToken")
+    return (
+        record.get("status") == BuildStatus.APPROVED
+        and release_policy(record) == "hold"
+        and not record.get("waitToken")
+    )
 
 
 def assess(

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from pixelbridge.domain.errors import Unavailable
 from pixelbridge.domain.metadata import BuildMetadata
 
 WINDOWS_PLATFORM = "Win64"
@@ -57,8 +58,11 @@ def _field_matches(pattern: str, value: str | None) -> bool:
     return pattern in (ANY, value)
 
 
-class RoutesConfigError(ValueError):
-    """The routes file is not valid JSON, not a list of routes, or a route is invalid."""
+class RoutesConfigError(Unavailable):
+    """The routes file is not valid JSON, not a list of routes, or a route is invalid (answered 503)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__("routes_invalid", f"the deployed routes file is invalid: {problem}")
 
 
 _ROUTE_LIST = TypeAdapter(list[Route])

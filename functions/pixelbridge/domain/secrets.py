@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from urllib.parse import urlsplit
 
 
 def secrets_equal(presented: str | None, expected: str) -> bool:
@@ -13,3 +14,8 @@ def secrets_equal(presented: str | None, expected: str) -> bool:
     if presented is None or not expected:
         return False
     return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
+
+
+def host_of(url: str) -> str:
+    """The host of a URL: what may be named of a capability URL (never its path or query)."""
+    return urlsplit(url).hostname or "?"

@@ -9,34 +9,25 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pixelbridge import wiring
 from pixelbridge.adapters.builds import from_dynamo
-from pixelbridge.adapters.metrics import PowertoolsMetrics
 from pixelbridge.observability import logger, metrics
 from pixelbridge.settings import get_settings
-from pixelbridge.usecases.notify import NotifyStatusChanges
 
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-
-
-def notify() -> NotifyStatusChanges:
-    return NotifyStatusChanges(
-        events=wiring.event_bus(), operators=wiring.operator_topic(), metrics=PowertoolsMetrics(metrics)
-    )
+# The parser model validates each stream record and deserialises both images.
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams, model=DynamoDBStreamRecordModel)
 
 
-def image(raw: dict[str, Any] | None) -> dict[str, Any] | None:
-    return from_dynamo(dict(raw)) if raw else None
+def image(raw: object) -> dict[str, Any] | None:
+    return from_dynamo(dict(raw)) if isinstance(raw, dict) and raw else None
 
 
-def record_handler(record: DynamoDBRecord) -> None:
+def record_handler(record: DynamoDBStreamRecordModel) -> None:
     stream = record.dynamodb
-    if stream is None:
-        return
-    outcome = notify()(image(stream.old_image), image(stream.new_image))
+    outcome = wiring.notify_status_changes()(image(stream.OldImage), image(stream.NewImage))
     if outcome.change is not None:
         logger.info(
             "build status change",

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
-from pixelbridge.adapters.builds import BuildRepository
-from pixelbridge.adapters.handoff import HandoffStore
-from pixelbridge.adapters.multipart import MultipartError, parse_build_upload
-from pixelbridge.adapters.ranged_reader import ParallelRangedReader, RangedReadConfig, S3RangeSource
-from pixelbridge.adapters.store import MULTIPART_TYPE_METADATA, InboxStore, build_id_from_key
-from pixelbridge.adapters.workflow import Workflow
-from pixelbridge.convert.pipeline import ByteSource, ConversionLimits, convert_targz_to_zip
-from pixelbridge.convert.sinks import S3MultipartSink
+from pixelbridge.convert.pipeline import ConversionLimits, convert_targz_to_zip
 from pixelbridge.domain.errors import ArchiveRejected
+from pixelbridge.domain.inbox import build_id_from_key
+from pixelbridge.domain.release_runs import release_execution_name, release_input
 from pixelbridge.domain.statuses import BuildStatus
+from pixelbridge.ports import (
+    BuildsPort,
+    HandoffPort,
+    InboxPort,
+    MultipartError,
+    UploadParser,
+    WorkflowPort,
+    ZipSinkFactory,
+)
 
 CONVERTIBLE = {BuildStatus.RECEIVED, BuildStatus.STORED, BuildStatus.CONVERTING}
 # A conversion that never finished (Lambda killed at its time limit) is tried again this many times in all.
@@ -31,36 +35,25 @@ class ConvertOutcome:
         return {"buildId": self.build_id, "result": self.result}
 
 
-def release_input(build_id: str, stage: str = "upload") -> dict[str, Any]:
-    """The state machine's input: every path the ASL reads exists from the start."""
-    return {"buildId": build_id, "stage": stage, "lastError": None}
-
-
-def release_execution_name(record: dict[str, Any]) -> str:
-    """The build id, or ``<buildId>-retry-<n>`` once an operator re-drove it (names are unique forever)."""
-    retries = int(record.get("retryCount", 0))
-    return f"{record['buildId']}-retry-{retries}" if retries else str(record["buildId"])
-
-
 class ConvertBuild:
     def __init__(
         self,
         *,
-        builds: BuildRepository,
-        inbox: InboxStore,
-        handoff: HandoffStore,
-        workflow: Workflow,
-        s3: Any,
+        builds: BuildsPort,
+        inbox: InboxPort,
+        handoff: HandoffPort,
+        workflow: WorkflowPort,
+        open_zip_sink: ZipSinkFactory,
+        parse_upload: UploadParser,
         limits: ConversionLimits,
-        reads: RangedReadConfig | None = None,
     ) -> None:
         self._builds = builds
         self._inbox = inbox
         self._handoff = handoff
         self._workflow = workflow
-        self._s3 = s3
+        self._open_zip_sink = open_zip_sink
+        self._parse_upload = parse_upload
         self._limits = limits
-        self._reads = reads or RangedReadConfig()
 
     def __call__(self, key: str) -> ConvertOutcome:
         parsed = build_id_from_key(key)
@@ -90,14 +83,11 @@ class ConvertBuild:
 
     def _convert(self, build_id: str, key: str, attempt: int, execution: str) -> ConvertOutcome:
         location = self._handoff.new_location(build_id)
-        # The stored artifact is read with parallel byte-range GETs: one S3 connection gives ~90 MB/s.
-        source = S3RangeSource(self._s3, self._inbox.bucket, key)
-        reader = ParallelRangedReader(source, self._reads)
-        sink = S3MultipartSink(self._s3, self._handoff.bucket, location.key, expected_size=source.size)
+        body, size, content_type = self._inbox.open(key)
+        sink = self._open_zip_sink(location.key, size)
         try:
-            content_type = source.metadata.get(MULTIPART_TYPE_METADATA, "")
             manifest = convert_targz_to_zip(
-                self._artifact_stream(key, reader, content_type), sink, self._limits
+                self._artifact_stream(key, body, content_type), sink, self._limits
             )
             sink.complete()
         except (ArchiveRejected, MultipartError) as rejected:
@@ -113,7 +103,7 @@ class ConvertBuild:
             self._builds.record_event(build_id, "conversion error", f"{reason}; will be retried")
             raise
         finally:
-            reader.close()
+            body.close()
         summary = manifest.to_dict()
         self._builds.transition(
             build_id,
@@ -131,11 +121,11 @@ class ConvertBuild:
         self._start_release(build_id, execution)
         return ConvertOutcome(build_id, "converted")
 
-    def _artifact_stream(self, key: str, body: ByteSource, content_type: str) -> ByteSource:
+    def _artifact_stream(self, key: str, body: BinaryIO, content_type: str) -> BinaryIO:
         if not key.endswith(".multipart"):
             return body
         # Push bodies are ≤ 4.5 MiB (the Function URL limit), so reading one whole is cheap.
-        return io.BytesIO(parse_build_upload(body.read(), content_type).artifact)
+        return io.BytesIO(self._parse_upload(body.read(), content_type).artifact)
 
     def _start_release(self, build_id: str, execution: str) -> None:
         if not self._workflow.configured:

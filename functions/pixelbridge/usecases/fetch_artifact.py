@@ -24,38 +24,26 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from pixelbridge.adapters.buildpixel import (
+from pixelbridge.domain.errors import MissingSecretValue
+from pixelbridge.domain.inbox import pull_key
+from pixelbridge.domain.secrets import host_of
+from pixelbridge.domain.statuses import BuildStatus
+from pixelbridge.ports import (
     ArtifactResponse,
+    ArtifactSink,
+    ArtifactSinkFactory,
     ArtifactUrlExpired,
     ArtifactUrlRefused,
     BuildPixelError,
+    BuildPixelPort,
     BuildPixelUnavailable,
+    BuildsPort,
     DownloadInfo,
-    host_of,
 )
-from pixelbridge.adapters.builds import BuildRepository
-from pixelbridge.adapters.secrets import MissingSecretValue
-from pixelbridge.adapters.store import pull_key
-from pixelbridge.domain.statuses import BuildStatus
 
 MiB = 1024 * 1024
-
-
-class ArtifactSource(Protocol):
-    def download_info(self, build_id: str) -> DownloadInfo: ...
-    def open_artifact(self, url: str, *, start: int = 0) -> ArtifactResponse: ...
-
-
-class ArtifactSink(Protocol):
-    def write(self, data: bytes, /) -> int: ...
-    def complete(self) -> None: ...
-    def abort(self) -> None: ...
-
-
-# (object key, expected size or None) -> a sink that has started its multipart upload
-SinkFactory = Callable[[str, int | None], ArtifactSink]
 
 
 @dataclass(frozen=True)
@@ -89,7 +77,7 @@ class FetchFailed(Exception):
 class _Transfer:
     """The bytes received so far: count, running MD5, the sink, what BuildPixel announced."""
 
-    def __init__(self, key: str, max_bytes: int, open_sink: SinkFactory) -> None:
+    def __init__(self, key: str, max_bytes: int, open_sink: ArtifactSinkFactory) -> None:
         self.key = key
         self.max_bytes = max_bytes
         self._open_sink = open_sink
@@ -147,9 +135,9 @@ class FetchArtifact:
     def __init__(
         self,
         *,
-        builds: BuildRepository,
-        source: ArtifactSource,
-        open_sink: SinkFactory,
+        builds: BuildsPort,
+        source: BuildPixelPort,
+        open_sink: ArtifactSinkFactory,
         limits: FetchLimits,
         sleep: Callable[[float], None] = time.sleep,
         seconds_left: Callable[[], float] = lambda: float("inf"),

@@ -9,22 +9,18 @@ never stored on the build record and never logged.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pixelbridge.adapters.builds import BuildRecord, BuildRepository
+from pixelbridge.domain.errors import Invalid, TooLarge, Unauthorized, Unavailable
 from pixelbridge.domain.metadata import BUILD_ID_PATTERN, BuildMetadata
+from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.routes import Route
 from pixelbridge.domain.signatures import SIGNATURE_HEADER, signature_valid
 from pixelbridge.domain.statuses import BuildStatus, is_terminal
-from pixelbridge.usecases.ingest_push import (
-    Accepted,
-    RequestRejected,
-    describe_validation_error,
-    parse_json_object,
-    register_build,
-)
+from pixelbridge.ports import BuildsPort, FetchStarter
+from pixelbridge.usecases.intake import Receipt, describe_validation_error, parse_json_object, register_build
 from pixelbridge.usecases.webhook_replay import WebhookReplayGuard
 
 # BuildPixel sends a few hundred bytes; anything this big is not BuildPixel (checked before the HMAC).
@@ -40,12 +36,6 @@ NOT_YET_UPLOADED = {
     BuildStatus.CONVERTED,
     BuildStatus.QUEUED,
 }
-
-
-class ArtifactFetchStarter(Protocol):
-    """Starts the download of a build's artifact without waiting for it (FetchFunction, async)."""
-
-    def start(self, build_id: str, artifact_url: str | None) -> None: ...
 
 
 class WebhookBuild(BaseModel):
@@ -109,15 +99,13 @@ def metadata_from_event(event: BuildEvent) -> BuildMetadata:
     try:
         return BuildMetadata.model_validate({k: v for k, v in document.items() if v is not None})
     except ValidationError as exc:
-        raise RequestRejected(
-            400, "invalid_webhook", f"invalid build: {describe_validation_error(exc)}"
-        ) from exc
+        raise Invalid("invalid_webhook", f"invalid build: {describe_validation_error(exc)}") from exc
 
 
 def parse_envelope(body: bytes) -> dict[str, Any]:
     document = parse_json_object(body, error="invalid_webhook", what="the webhook body")
     if not isinstance(document.get("type"), str):
-        raise RequestRejected(400, "invalid_webhook", "the webhook body must be a JSON object with a 'type'")
+        raise Invalid("invalid_webhook", "the webhook body must be a JSON object with a 'type'")
     return document
 
 
@@ -125,8 +113,8 @@ def parse_build_event(document: dict[str, Any]) -> BuildEvent:
     try:
         return BuildEvent.model_validate(document)
     except ValidationError as exc:
-        raise RequestRejected(
-            400, "invalid_webhook", f"invalid {document['type']} event: {describe_validation_error(exc)}"
+        raise Invalid(
+            "invalid_webhook", f"invalid {document['type']} event: {describe_validation_error(exc)}"
         ) from exc
 
 
@@ -134,9 +122,9 @@ class IngestWebhook:
     def __init__(
         self,
         *,
-        builds: BuildRepository,
+        builds: BuildsPort,
         routes: list[Route],
-        fetch_starter: ArtifactFetchStarter,
+        fetch_starter: FetchStarter,
         signing_secret: Callable[[], str],
         replay_guard: WebhookReplayGuard | None = None,
     ) -> None:
@@ -146,48 +134,46 @@ class IngestWebhook:
         self._signing_secret = signing_secret
         self._replay_guard = replay_guard
 
-    def __call__(self, *, body: bytes, signature: str | None) -> Accepted:
+    def __call__(self, *, body: bytes, signature: str | None) -> Receipt:
         if len(body) > MAX_WEBHOOK_BYTES:
-            raise RequestRejected(
-                413, "payload_too_large", f"webhook bodies are limited to {MAX_WEBHOOK_BYTES} bytes"
-            )
+            raise TooLarge("payload_too_large", f"webhook bodies are limited to {MAX_WEBHOOK_BYTES} bytes")
         if not signature:
-            raise RequestRejected(401, "unauthorized", f"missing {SIGNATURE_HEADER} header")
+            raise Unauthorized("unauthorized", f"missing {SIGNATURE_HEADER} header")
         if not signature_valid(body, signature, self._signing_secret()):
-            raise RequestRejected(401, "unauthorized", f"{SIGNATURE_HEADER} does not match the body")
+            raise Unauthorized("unauthorized", f"{SIGNATURE_HEADER} does not match the body")
         document = parse_envelope(body)
         if self._replay_guard is None:
             return self._dispatch(document)
         with self._replay_guard.delivery(document, signature):
             return self._dispatch(document)
 
-    def _dispatch(self, document: dict[str, Any]) -> Accepted:
+    def _dispatch(self, document: dict[str, Any]) -> Receipt:
         event_type = document["type"]
         if event_type == BUILD_COMPLETE:
             return self._build_complete(parse_build_event(document))
         if event_type in (BUILD_FAILED, BUILD_SUPERSEDED):
             return self._build_ended(parse_build_event(document))
-        return Accepted(200, {"ignored": True, "type": event_type[:64]})
+        return Receipt({"ignored": True, "type": event_type[:64]}, taken_in=False)
 
     # -- build.complete ------------------------------------------------------------------------------
-    def _build_complete(self, event: BuildEvent) -> Accepted:
+    def _build_complete(self, event: BuildEvent) -> Receipt:
         metadata = metadata_from_event(event)
         build_id = metadata.build_id
         registration = register_build(
             self._builds, metadata, self._routes, source="pull", detail="BuildPixel build.complete webhook"
         )
         if registration.skip_reason:
-            return Accepted(
-                202, {"buildId": build_id, "status": "skipped", "reason": registration.skip_reason}
+            return Receipt(
+                {"buildId": build_id, "status": "skipped", "reason": registration.skip_reason}, taken_in=True
             )
         if not registration.created and not self._fetch_never_started(registration.record):
-            return Accepted(200, {"buildId": build_id, "status": registration.record.get("status")})
+            return Receipt({"buildId": build_id, "status": registration.record.get("status")}, taken_in=False)
         self._start_fetch(build_id, event.data.build.artifact_url)
-        return Accepted(202, {"buildId": build_id, "status": "received"})
+        return Receipt({"buildId": build_id, "status": "received"}, taken_in=True)
 
     @staticmethod
     def _fetch_never_started(record: BuildRecord) -> bool:
-        """A pull registered by an earlier delivery whose fetch could not be started (we answered 503)."""
+        """A pull registered by an earlier delivery whose fetch was refused as Unavailable."""
         return (
             record.get("source") == "pull"
             and record.get("status") == BuildStatus.RECEIVED
@@ -202,9 +188,7 @@ class IngestWebhook:
             self._builds.record_event(
                 build_id, "fetch not started", f"{type(exc).__name__}; waiting for BuildPixel's retry"
             )
-            raise RequestRejected(
-                503, "fetch_unavailable", "the download could not be started; retry later"
-            ) from exc
+            raise Unavailable("fetch_unavailable", "the download could not be started; retry later") from exc
         self._builds.record_event(
             build_id,
             "fetch requested",
@@ -213,20 +197,20 @@ class IngestWebhook:
         )
 
     # -- build.failed / build.superseded --------------------------------------------------------------
-    def _build_ended(self, event: BuildEvent) -> Accepted:
+    def _build_ended(self, event: BuildEvent) -> Receipt:
         build_id = event.data.build.id
         record = self._builds.get(build_id)
         if record is None:
-            return Accepted(200, {"ignored": True, "reason": "unknown build"})
+            return Receipt({"ignored": True, "reason": "unknown build"}, taken_in=False)
         if is_terminal(record["status"]):
-            return Accepted(200, {"buildId": build_id, "status": record["status"], "ignored": True})
+            return Receipt({"buildId": build_id, "status": record["status"], "ignored": True}, taken_in=False)
         detail = f"BuildPixel says {event.type} at {event.created_at or 'an unknown time'}"
         if self._already_recorded(record, event.type, detail):
-            return Accepted(200, {"buildId": build_id, "status": record["status"]})
+            return Receipt({"buildId": build_id, "status": record["status"]}, taken_in=False)
         if event.type == BUILD_SUPERSEDED:
             return self._supersede(build_id, detail)
         self._builds.record_event(build_id, event.type, detail)
-        return Accepted(200, {"buildId": build_id, "status": record["status"]})
+        return Receipt({"buildId": build_id, "status": record["status"]}, taken_in=False)
 
     @staticmethod
     def _already_recorded(record: BuildRecord, event_type: str, detail: str) -> bool:
@@ -236,7 +220,7 @@ class IngestWebhook:
             for entry in record.get("timeline", [])
         )
 
-    def _supersede(self, build_id: str, detail: str) -> Accepted:
+    def _supersede(self, build_id: str, detail: str) -> Receipt:
         reason = f"superseded in BuildPixel ({detail})"
         # Conditional on "not uploaded yet": a build Streampixel already has keeps its own course.
         moved = self._builds.set_fields(
@@ -249,6 +233,6 @@ class IngestWebhook:
                 build_id, BUILD_SUPERSEDED, detail, data={"effect": "none: already sent to Streampixel"}
             )
             current = self._builds.get(build_id) or {}
-            return Accepted(200, {"buildId": build_id, "status": current.get("status")})
+            return Receipt({"buildId": build_id, "status": current.get("status")}, taken_in=False)
         self._builds.record_event(build_id, BUILD_SUPERSEDED, detail)
-        return Accepted(200, {"buildId": build_id, "status": str(BuildStatus.SUPERSEDED)})
+        return Receipt({"buildId": build_id, "status": str(BuildStatus.SUPERSEDED)}, taken_in=False)

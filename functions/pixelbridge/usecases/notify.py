@@ -8,9 +8,8 @@ re-delivers records): a repeated event or data point is possible, a lost one is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from pixelbridge.adapters.metrics import MetricsPort
 from pixelbridge.domain.notifications import (
     EVENT_DETAIL_TYPE,
     EVENT_SOURCE,
@@ -21,17 +20,7 @@ from pixelbridge.domain.notifications import (
     time_to_live_seconds,
 )
 from pixelbridge.domain.statuses import BuildStatus
-
-
-class EventSink(Protocol):
-    def put(self, source: str, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None: ...
-
-
-class MessageSink(Protocol):
-    @property
-    def configured(self) -> bool: ...
-
-    def publish(self, subject: str, message: str, attributes: dict[str, str]) -> None: ...
+from pixelbridge.ports import EventSink, MessageSink, MetricsPort
 
 
 @dataclass(frozen=True)

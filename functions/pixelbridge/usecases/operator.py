@@ -1,6 +1,6 @@
 """The operator API: list and inspect builds, release held builds, retry, roll back, check the wiring.
 
-Statuses (DESIGN §2.3: every transition is conditional, no backwards moves):
+Statuses (docs/ARCHITECTURE.md, Build record: every transition is conditional, no backwards moves):
 
 * **release** (``hold`` build at ``approved``): an ordinary forward run, approved → distributing → live,
   in execution ``<buildId>-release-1`` at stage ``distribute``. One release per build (a failed one
@@ -16,7 +16,7 @@ Statuses (DESIGN §2.3: every transition is conditional, no backwards moves):
   - otherwise, the inbox artifact is still there → ``stored`` and ConvertFunction re-converts it
     (async invoke: a conversion can take 15 minutes; this API answers in seconds).
 
-  Anything else (live, superseded, skipped, still running, nothing left to re-drive) is 409.
+  Anything else (live, superseded, skipped, still running, nothing left to re-drive) is a Conflict.
 * **rollback**: re-distributes an earlier upload of the route through the same slot queue without
   moving any status (see ``usecases.redistribute``): a ``live`` build stays ``live``; the timeline
   and ``liveSince`` say which upload the route streams now.
@@ -24,20 +24,26 @@ Statuses (DESIGN §2.3: every transition is conditional, no backwards moves):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from pixelbridge.adapters.builds import BuildRecord, BuildRepository, InvalidCursor
-from pixelbridge.adapters.secrets import MissingSecretValue
-from pixelbridge.adapters.streampixel import StreampixelClient, StreampixelCredentials
-from pixelbridge.adapters.workflow import Workflow
-from pixelbridge.domain.errors import PixelBridgeError
+from pixelbridge.domain.errors import Conflict, Invalid, NotFound, PixelBridgeError
+from pixelbridge.domain.records import BuildRecord, release_policy
+from pixelbridge.domain.release_runs import release_input
 from pixelbridge.domain.routes import Route
 from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.domain.timeline import iso, parse_iso
-from pixelbridge.usecases.convert_build import release_input
-from pixelbridge.usecases.ingest_push import RequestRejected, public_view
+from pixelbridge.ports import (
+    BuildsPort,
+    ConvertStarter,
+    CredentialsFor,
+    InvalidCursor,
+    ObjectExists,
+    StreampixelPort,
+    WorkflowPort,
+)
+from pixelbridge.usecases.intake import public_view
 from pixelbridge.usecases.redistribute import RedistributionRefused, Redistributor, live_history, live_since
 
 MAX_PAGE = 100
@@ -73,16 +79,27 @@ SUMMARY_FIELDS = (
 )
 
 
-class ConvertStarter(Protocol):
-    def start(self, build_id: str, key: str, retry: int) -> None: ...
+def not_found(what: str) -> NotFound:
+    return NotFound("not_found", f"{what} does not exist")
 
 
-def not_found(what: str) -> RequestRejected:
-    return RequestRejected(404, "not_found", f"{what} does not exist")
+def conflict(message: str) -> Conflict:
+    return Conflict("conflict", message)
 
 
-def conflict(message: str) -> RequestRejected:
-    return RequestRejected(409, "conflict", message)
+def rollback_target(raw: bytes) -> str | None:
+    """The ``uploadId`` of an optional ``{"uploadId": "..."}`` rollback body (None: the previous live one)."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("invalid_request", 'the body must be JSON: {"uploadId": "..."}') from exc
+    upload_id = document.get("uploadId") if isinstance(document, dict) else None
+    if upload_id is not None and (not isinstance(upload_id, str) or not 0 < len(upload_id) <= 128):
+        raise Invalid("invalid_request", "uploadId must be a non-empty string")
+    return upload_id
 
 
 def summary(record: BuildRecord) -> dict[str, Any]:
@@ -105,15 +122,15 @@ class OperatorApi:
     def __init__(
         self,
         *,
-        builds: BuildRepository,
-        workflow: Workflow,
+        builds: BuildsPort,
+        workflow: WorkflowPort,
         routes: list[Route],
-        object_exists: Callable[[str, str], bool],
+        object_exists: ObjectExists,
         artifact_bucket: str,
         handoff_bucket: str,
         convert_starter: ConvertStarter,
-        streampixel: StreampixelClient,
-        credentials: Callable[[str], StreampixelCredentials],
+        streampixel: StreampixelPort,
+        credentials: CredentialsFor,
     ) -> None:
         self._builds = builds
         self._workflow = workflow
@@ -137,21 +154,21 @@ class OperatorApi:
         cursor: str | None = None,
     ) -> dict[str, Any]:
         if not 1 <= limit <= MAX_PAGE:
-            raise RequestRejected(400, "invalid_request", f"limit must be between 1 and {MAX_PAGE}")
+            raise Invalid("invalid_request", f"limit must be between 1 and {MAX_PAGE}")
         if status is not None and status not in {str(s) for s in BuildStatus}:
-            raise RequestRejected(400, "invalid_request", f"unknown status {status[:40]!r}")
+            raise Invalid("invalid_request", f"unknown status {status[:40]!r}")
         since_iso = None
         if since:
             try:
                 since_iso = iso(parse_iso(since))
             except (ValueError, OverflowError) as exc:
-                raise RequestRejected(400, "invalid_request", "since must be an ISO-8601 time") from exc
+                raise Invalid("invalid_request", "since must be an ISO-8601 time") from exc
         try:
             page = self._builds.list_builds(
                 route=route or None, status=status, since=since_iso, limit=limit, cursor=cursor or None
             )
         except InvalidCursor as exc:
-            raise RequestRejected(400, "invalid_cursor", str(exc)) from exc
+            raise Invalid("invalid_cursor", str(exc)) from exc
         return {"builds": [summary(record) for record in page.records], "next": page.cursor}
 
     def get_build(self, build_id: str) -> dict[str, Any]:
@@ -160,7 +177,7 @@ class OperatorApi:
     # -- release a held build --------------------------------------------------------------------
     def release(self, build_id: str) -> dict[str, Any]:
         record = self._record(build_id)
-        policy = (record.get("release") or {}).get("policy")
+        policy = release_policy(record)
         if record["status"] != BuildStatus.APPROVED or policy != "hold":
             raise conflict(
                 f"only an approved build of a hold route is released; this one is {record['status']}"
@@ -302,7 +319,7 @@ class OperatorApi:
             answer = self._streampixel.test_webhook(
                 self._credentials(route.account), route.streampixel_project_id
             )
-        except (PixelBridgeError, MissingSecretValue) as error:  # messages never carry the apiKey
+        except PixelBridgeError as error:  # an unfilled secret included; messages never carry the apiKey
             return {**result, "success": False, "statusCode": 0, "message": str(error)}
         return {
             **result,

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from pixelbridge.adapters.builds import BuildRecord, BuildRepository
-from pixelbridge.adapters.workflow import Workflow
 from pixelbridge.domain.reconciliation import Recovery, StuckThresholds, assess, execution_verdict
+from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.timeline import Clock, iso, utc_now
-from pixelbridge.usecases.release import answer_waiting_task, awaited_outcome
+from pixelbridge.domain.waiting import awaited_outcome
+from pixelbridge.ports import BuildsPort, WorkflowPort
+from pixelbridge.usecases.waiting import answer_waiting_task
 
 STUCK_ERROR = "Stuck"
 
@@ -45,8 +46,8 @@ class ReconcileBuilds:
     def __init__(
         self,
         *,
-        builds: BuildRepository,
-        workflow: Workflow,
+        builds: BuildsPort,
+        workflow: WorkflowPort,
         thresholds: StuckThresholds,
         clock: Clock = utc_now,
         max_builds: int = 200,

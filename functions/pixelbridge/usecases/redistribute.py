@@ -19,10 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from pixelbridge.adapters.builds import BuildRecord, BuildRepository
-from pixelbridge.adapters.workflow import Workflow
+from pixelbridge.domain.records import BuildRecord
+from pixelbridge.domain.release_runs import release_input
 from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.domain.timeline import Clock, iso, utc_now
+from pixelbridge.ports import BuildsPort, WorkflowPort
 
 # Streampixel distributes uploads it has processed: archived (approved) or live ones.
 REDISTRIBUTABLE = frozenset({BuildStatus.LIVE, BuildStatus.APPROVED})
@@ -69,7 +70,7 @@ def execution_name(build_id: str, kind: str, moment: str) -> str:
 
 
 class Redistributor:
-    def __init__(self, *, builds: BuildRepository, workflow: Workflow, clock: Clock = utc_now) -> None:
+    def __init__(self, *, builds: BuildsPort, workflow: WorkflowPort, clock: Clock = utc_now) -> None:
         self._builds = builds
         self._workflow = workflow
         self._clock = clock
@@ -88,8 +89,6 @@ class Redistributor:
 
     def start(self, target: BuildRecord, *, kind: str, reason: str) -> Redistribution:
         """Mark ``target`` and start a release execution at stage ``distribute`` for its uploadId."""
-        from pixelbridge.usecases.convert_build import release_input  # one definition of the input
-
         build_id = str(target["buildId"])
         upload_id = str(target.get("uploadId") or "")
         if not upload_id:

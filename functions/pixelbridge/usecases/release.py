@@ -7,30 +7,27 @@ the build record, reserve rate-limit slots and call Streampixel. Errors are rais
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from pixelbridge.adapters.builds import BuildRecord, BuildRepository
-from pixelbridge.adapters.slots import SlotBook
-from pixelbridge.adapters.streampixel import StreampixelClient, StreampixelCredentials
-from pixelbridge.adapters.workflow import Workflow
+from pixelbridge.domain.competition import competitors
 from pixelbridge.domain.errors import PixelBridgeError, RateLimited, StreampixelError, Superseded, Transient
+from pixelbridge.domain.records import BuildRecord, release_policy, release_terms
 from pixelbridge.domain.slots import call_spacing_seconds, transient_backoff_seconds
-from pixelbridge.domain.statuses import BuildStatus, is_terminal
-from pixelbridge.domain.timeline import Clock, iso, parse_iso, utc_now
+from pixelbridge.domain.statuses import BuildStatus
+from pixelbridge.domain.timeline import Clock, iso, utc_now
+from pixelbridge.domain.waiting import awaited_outcome, describe_error
+from pixelbridge.ports import BuildsPort, SlotsPort, StreampixelCredentials, StreampixelPort, WorkflowPort
 from pixelbridge.usecases.redistribute import RedistributionRefused, Redistributor
+from pixelbridge.usecases.slot_gate import SlotGate
+from pixelbridge.usecases.waiting import answer_waiting_task
 
-# Builds that no longer compete for a route: a failed newer build must not supersede a good older one.
 CallResult = TypeVar("CallResult")
 
-_NOT_COMPETING = {BuildStatus.FAILED, BuildStatus.SKIPPED, BuildStatus.REJECTED, BuildStatus.SUPERSEDED}
 MAX_TRANSIENT_ATTEMPTS = 8
-# A task sleeps at most this long to finish its slot; longer means the queue moved: take a new slot.
-MAX_SLOT_TOPUP_SECONDS = 20.0
 
 
 class BuildNotFound(PixelBridgeError):
@@ -53,11 +50,11 @@ class ReleaseTasks:
     def __init__(
         self,
         *,
-        builds: BuildRepository,
-        slots: SlotBook,
-        streampixel: StreampixelClient,
+        builds: BuildsPort,
+        slots: SlotsPort,
+        streampixel: StreampixelPort,
         credentials: Callable[[str], StreampixelCredentials],
-        workflow: Workflow,
+        workflow: WorkflowPort,
         config: ReleaseConfig,
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
@@ -71,26 +68,29 @@ class ReleaseTasks:
         self._clock = clock
         self._sleep = sleep
         self._redistributor = Redistributor(builds=builds, workflow=workflow, clock=clock)
+        self._gate = SlotGate(slots, slot_seconds=config.slot_seconds, clock=clock, sleep=sleep)
 
     # -- prepare ---------------------------------------------------------------------------------
     def prepare(self, build_id: str) -> dict[str, Any]:
         """Everything the state machine needs to route this build, and supersede older waiting builds."""
         record = self._record(build_id)
-        release = record.get("release") or {}
         if not record.get("redistribution"):  # a rollback target is older on purpose
             self._supersede_older_waiting_builds(record)
         return {
             "buildId": build_id,
-            "policy": release.get("policy", "auto"),
+            "policy": release_policy(record),
             "approvalTimeoutSeconds": self._config.approval_timeout_seconds,
             "liveWindowSeconds": max(1, self._config.live_window_seconds),
         }
 
     def _supersede_older_waiting_builds(self, record: BuildRecord) -> None:
-        for older in self._competitors(record, newer=False):
+        for older in competitors(record, self._route_builds(record), newer=False):
             # An auto build is released by Streampixel itself once uploaded: nothing left to stop.
-            older_policy = (older.get("release") or {}).get("policy", "auto")
-            if older_policy != "auto" and older.get("waitToken") and older.get("waitingFor") == "approval":
+            if (
+                release_policy(older) != "auto"
+                and older.get("waitToken")
+                and older.get("waitingFor") == "approval"
+            ):
                 self._workflow.fail(
                     str(older["waitToken"]), "Superseded", f"build {record['buildId']} is newer on this route"
                 )
@@ -248,7 +248,7 @@ class ReleaseTasks:
         return {"status": moved["status"]}
 
     def _finish_redistribution(self, record: BuildRecord, outcome: str, reason: str) -> dict[str, Any]:
-        """End of a rollback / never-dark execution: facts on the timeline, the status stays."""
+        """End of a rollback / never dark execution: facts on the timeline, the status stays."""
         build_id = record["buildId"]
         marker = record["redistribution"]
         kind = str(marker.get("kind", "rollback"))
@@ -276,11 +276,9 @@ class ReleaseTasks:
     def _keep_route_live(self, rejected: BuildRecord, reason: str) -> None:
         """Never dark: a release rejected after distribution started may have left the route dark,
         so the route's previous live upload is distributed again (through the same slot queue)."""
-        release = rejected.get("release") or {}
-        never_dark = release.get("neverDark", release.get("policy") == "manual")
         started = rejected.get("distributeRequestedAt") or rejected.get("distributionStartedAt")
         route = rejected.get("route")
-        if not (never_dark and started and route and route != "-"):
+        if not (release_terms(rejected).never_dark and started and route and route != "-"):
             return
         build_id = rejected["buildId"]
         previous = self._redistributor.current_live(str(route), excluding=build_id)
@@ -312,7 +310,7 @@ class ReleaseTasks:
     ) -> CallResult:
         """Make one Streampixel write call inside the user's slot; record why it failed, if it did."""
         credentials = self._credentials(self._account(record))
-        self._wait_for_slot(credentials.user_id, slot_at)
+        self._gate.wait(credentials.user_id, slot_at)
         try:
             return request(credentials)
         except PixelBridgeError as error:
@@ -320,28 +318,6 @@ class ReleaseTasks:
             raise
         finally:
             self._slots.call_ended(credentials.user_id, self._clock())
-
-    def _wait_for_slot(self, user_id: str, slot_at: str | None) -> None:
-        """Sleep out the slot, then claim the user's call window before calling Streampixel.
-
-        Wait states have second granularity (emulators even truncate), and a previous call may
-        have happened later than its own slot; Streampixel counts from when calls arrive. So the
-        slot is only the queue position: the call itself also needs the atomic claim that the
-        previous call is at least one spacing ago.
-        """
-        deadline = self._clock() + timedelta(seconds=MAX_SLOT_TOPUP_SECONDS)
-        ready = parse_iso(slot_at) if slot_at else self._clock()
-        spacing = call_spacing_seconds(self._config.slot_seconds)
-        while True:
-            remaining = (ready - self._clock()).total_seconds()
-            if remaining > 0:
-                if self._clock() + timedelta(seconds=remaining) > deadline:
-                    raise RateLimited("the previous call of this user is too recent; taking a new slot")
-                self._sleep(remaining)
-            next_ready = self._slots.claim_call(user_id, self._clock(), spacing)
-            if next_ready is None:
-                return
-            ready = next_ready
 
     def _record(self, build_id: str) -> BuildRecord:
         record = self._builds.get(build_id)
@@ -351,27 +327,16 @@ class ReleaseTasks:
 
     @staticmethod
     def _account(record: BuildRecord) -> str:
-        return str((record.get("release") or {}).get("account", "default"))
+        return release_terms(record).account
 
-    def _competitors(self, record: BuildRecord, *, newer: bool) -> list[BuildRecord]:
+    def _route_builds(self, record: BuildRecord) -> list[BuildRecord]:
         route = record.get("route")
-        if not route or route == "-":
-            return []
-        mine = str(record.get("receivedAt", ""))
-        others = []
-        for other in self._builds.builds_for_route(route, limit=50):
-            if other["buildId"] == record["buildId"] or BuildStatus(other["status"]) in _NOT_COMPETING:
-                continue
-            if newer and str(other.get("receivedAt", "")) > mine:
-                others.append(other)
-            if not newer and str(other.get("receivedAt", "")) < mine and not is_terminal(other["status"]):
-                others.append(other)
-        return others
+        return self._builds.builds_for_route(route, limit=50) if route and route != "-" else []
 
     def _ensure_not_superseded(self, record: BuildRecord, *, before: str) -> None:
         if record.get("redistribution"):
             return  # an operator rollback / never dark re-distributes an older build on purpose
-        newer = self._competitors(record, newer=True)
+        newer = competitors(record, self._route_builds(record), newer=True)
         if newer:
             raise Superseded(
                 f"build {newer[0]['buildId']} is newer on route {record['route']}; "
@@ -400,53 +365,3 @@ class ReleaseTasks:
                 raise GaveUp(f"{call} failed {count} times: {error}") from error
         else:
             self._builds.record_event(build_id, "call refused", f"{call}: {error}")
-
-
-def describe_error(error: dict[str, Any]) -> str:
-    """A readable reason from a Step Functions error object ``{"Error", "Cause"}``."""
-    name = str(error.get("Error", "Error"))
-    cause = error.get("Cause", "")
-    message = cause
-    if isinstance(cause, str) and cause.startswith("{"):
-        try:
-            message = json.loads(cause).get("errorMessage", cause)
-        except ValueError:
-            message = cause
-    if name == "States.Timeout":
-        return "timed out waiting for Streampixel"
-    return f"{name}: {message}" if message else name
-
-
-def awaited_outcome(record: BuildRecord, waiting_for: str) -> tuple[str, dict[str, Any]] | None:
-    """What a waiting task should be answered with, given the Streampixel facts on the record.
-
-    ("success", output) or ("failure", {"error", "cause"}), or None to keep waiting.
-    """
-    if record.get("rejectedAt"):
-        return "failure", {
-            "error": "Rejected",
-            "cause": str(record.get("objection") or "rejected by Streampixel"),
-        }
-    if waiting_for == "approval" and record.get("approvedAt"):
-        return "success", {"event": "build.approved"}
-    if waiting_for == "distribution":
-        if record.get("liveApprovedAt"):
-            return "success", {"event": "build.approved"}
-        if record.get("distributionStartedAt"):
-            return "success", {"event": "build.distributing"}
-    if waiting_for == "live" and record.get("liveApprovedAt"):
-        return "success", {"event": "build.approved"}
-    return None
-
-
-def answer_waiting_task(
-    workflow: Workflow, builds: BuildRepository, record: BuildRecord, outcome: tuple[str, dict[str, Any]]
-) -> bool:
-    """Resume or fail the task the build waits in, once: the token is cleared only if still ours."""
-    token = record.get("waitToken")
-    if not token or not builds.clear_wait_token(record["buildId"], str(token)):
-        return False  # nobody waits, or another event answered this token first
-    kind, payload = outcome
-    if kind == "success":
-        return workflow.resume(str(token), payload)
-    return workflow.fail(str(token), payload["error"], payload["cause"])

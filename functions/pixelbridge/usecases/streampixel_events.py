@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pixelbridge.adapters.builds import BuildRecord, BuildRepository
-from pixelbridge.adapters.handoff import HandoffStore, token_from_url
-from pixelbridge.adapters.workflow import Workflow
+from pixelbridge.domain.handoff import token_from_url
+from pixelbridge.domain.records import BuildRecord, release_policy, release_terms
 from pixelbridge.domain.statuses import BuildStatus
-from pixelbridge.usecases.release import answer_waiting_task, awaited_outcome
+from pixelbridge.domain.streampixel_webhook import StreampixelEvent
+from pixelbridge.domain.waiting import awaited_outcome
+from pixelbridge.ports import BuildsPort, HandoffPort, WorkflowPort
+from pixelbridge.usecases.waiting import answer_waiting_task
 
 BUILD_EVENTS = {
     "build.uploaded",
@@ -42,19 +44,14 @@ class EventOutcome:
     note: str = ""
 
 
-def _text(payload: dict[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    return value if isinstance(value, str) and value else None
-
-
 class StreampixelEvents:
-    def __init__(self, *, builds: BuildRepository, workflow: Workflow, handoff: HandoffStore) -> None:
+    def __init__(self, *, builds: BuildsPort, workflow: WorkflowPort, handoff: HandoffPort) -> None:
         self._builds = builds
         self._workflow = workflow
         self._handoff = handoff
 
-    def handle(self, payload: dict[str, Any]) -> EventOutcome:
-        event = _text(payload, "event") or ""
+    def handle(self, payload: StreampixelEvent) -> EventOutcome:
+        event = payload.event or ""
         if event == "webhook.test":
             return EventOutcome(False, note="webhook.test received")
         if event not in BUILD_EVENTS:
@@ -70,24 +67,24 @@ class StreampixelEvents:
         self._delete_handoff_zip_once_downloaded(updated, event)
         return EventOutcome(True, record["buildId"], event)
 
-    def _find_build(self, payload: dict[str, Any]) -> BuildRecord | None:
-        upload_id = _text(payload, "uploadId")
+    def _find_build(self, payload: StreampixelEvent) -> BuildRecord | None:
+        upload_id = payload.upload_id
         record = self._builds.find_by_upload_id(upload_id) if upload_id else None
         if record is None:
-            token = token_from_url(_text(payload, "fileUrl"))
+            token = token_from_url(payload.file_url)
             record = self._builds.find_by_handoff_token(token) if token else None
         if record is None:
             return None
         if upload_id and upload_id in (record.get("previousUploadIds") or []):
             return None  # a late event of an upload an operator retry has replaced
-        expected_project = (record.get("release") or {}).get("streampixelProjectId")
-        if _text(payload, "projectId") not in (None, expected_project):
+        expected_project = release_terms(record).project_id
+        if payload.project_id not in (None, expected_project):
             return None
         return record
 
     @staticmethod
-    def _is_duplicate(record: BuildRecord, event: str, payload: dict[str, Any]) -> bool:
-        stamp = _text(payload, "timestamp")
+    def _is_duplicate(record: BuildRecord, event: str, payload: StreampixelEvent) -> bool:
+        stamp = payload.timestamp
         return (
             any(
                 entry.get("event") == event and (entry.get("data") or {}).get("timestamp") == stamp
@@ -97,17 +94,17 @@ class StreampixelEvents:
             else False
         )
 
-    def _apply(self, record: BuildRecord, event: str, payload: dict[str, Any]) -> BuildRecord:
+    def _apply(self, record: BuildRecord, event: str, payload: StreampixelEvent) -> BuildRecord:
         build_id = record["buildId"]
         now = self._builds.now_iso()
         fields: dict[str, Any] = {"lastStreampixelEvent": event}
-        upload_id = _text(payload, "uploadId")
+        upload_id = payload.upload_id
         if upload_id and not record.get("uploadId"):
             fields["uploadId"] = upload_id  # matched by fileUrl: the upload response was lost
-        status = _text(payload, "status") or ""
+        status = payload.status or ""
         detail = f"Streampixel: {status}" if status else "Streampixel"
         target: BuildStatus | None = BuildStatus.PROCESSING
-        policy = (record.get("release") or {}).get("policy", "auto")
+        policy = release_policy(record)
         if event == "build.distributing":
             target = BuildStatus.DISTRIBUTING
             fields["distributionStartedAt"] = record.get("distributionStartedAt") or now
@@ -120,12 +117,12 @@ class StreampixelEvents:
             else:
                 target = BuildStatus.APPROVED
         elif event == "build.rejected":
-            objection = _text(payload, "objection") or "rejected by Streampixel (no objection given)"
+            objection = payload.objection or "rejected by Streampixel (no objection given)"
             fields.update({"rejectedAt": now, "objection": objection})
             detail = f"Streampixel rejected the build: {objection}"
             target = BuildStatus.REJECTED
             fields["error"] = objection
-        data = {"timestamp": _text(payload, "timestamp")} if _text(payload, "timestamp") else None
+        data = {"timestamp": payload.timestamp} if payload.timestamp else None
         if target is not None:
             moved = self._builds.transition(
                 build_id, target, event=event, detail=detail, fields=fields, data=data, allow_same=True

@@ -3,7 +3,7 @@
 The HMAC proves BuildPixel wrote the body, not that BuildPixel sent it now: without this, a captured
 delivery could be replayed at will. A delivery is refused with 401 when its ``createdAt`` is outside
 ±5 minutes of our clock, and with 409 when the same signed body was already accepted (a conditional
-put in the replay ledger). A delivery we could not process (5xx, any unexpected error) is forgotten
+put in the replay ledger). A delivery we could not process (unavailable, any unexpected error) is forgotten
 again, so BuildPixel's own retry of it is still accepted.
 """
 
@@ -12,15 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Protocol
 
+from pixelbridge.domain.errors import Conflict, Unauthorized, Unavailable
 from pixelbridge.domain.signatures import REPLAY_WINDOW_SECONDS, delivery_key, stale_reason
-from pixelbridge.usecases.ingest_push import RequestRejected
-
-
-class DeliveryLedger(Protocol):
-    def first_seen(self, key: str, *, now: int, expires_at: int) -> bool: ...
-    def forget(self, key: str) -> None: ...
+from pixelbridge.ports import DeliveryLedger
 
 
 class WebhookReplayGuard:
@@ -41,16 +36,15 @@ class WebhookReplayGuard:
         now = self._clock()
         reason = stale_reason(document.get("createdAt"), now, self._window)
         if reason:
-            raise RequestRejected(401, "stale_webhook", reason)
+            raise Unauthorized("stale_webhook", reason)
         key = delivery_key(signature)
         # Kept past the window's far end, so the delivery is stale before its ledger entry expires.
         if not self._ledger.first_seen(key, now=int(now), expires_at=int(now) + 2 * self._window + 60):
-            raise RequestRejected(409, "duplicate_webhook", "this signed delivery was already received")
+            raise Conflict("duplicate_webhook", "this signed delivery was already received")
         try:
             yield
-        except RequestRejected as rejected:
-            if rejected.status >= 500:
-                self._ledger.forget(key)
+        except Unavailable:  # answered 503: BuildPixel's retry of this delivery must still pass
+            self._ledger.forget(key)
             raise
         except BaseException:
             self._ledger.forget(key)

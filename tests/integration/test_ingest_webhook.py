@@ -33,12 +33,12 @@ class RecordingStarter:
 
 
 @pytest.fixture
-def starter(monkeypatch: pytest.MonkeyPatch) -> RecordingStarter:
-    from pixelbridge.handlers import ingest
+def starter() -> Iterator[RecordingStarter]:
+    from pixelbridge import wiring
 
     recording = RecordingStarter()
-    monkeypatch.setattr(ingest, "LambdaFetchStarter", lambda function_name: recording)
-    return recording
+    with wiring.override(wiring.Overrides(fetch_starter=recording)):
+        yield recording
 
 
 @pytest.fixture

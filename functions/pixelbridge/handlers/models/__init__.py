@@ -1,0 +1,1 @@
+"""Parser models for the events the non-HTTP functions receive (validated by Powertools ``parse``)."""

@@ -1,0 +1,46 @@
+"""The HTTP plumbing: a threaded loopback server that hands each POST to the simulator."""
+
+from __future__ import annotations
+
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from local.streampixel_sim.simulator import StreampixelSimulator
+
+
+class SimulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], simulator: StreampixelSimulator) -> None:
+        super().__init__(address, Handler)
+        self.simulator = simulator
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "StreampixelSim/1.0"
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length > 0 else b""
+        simulator = cast(SimulatorServer, self.server).simulator
+        status, body = simulator.handle_post(self.path, self.headers.get("Content-Type", ""), raw_body)
+        self._send_json(status, body)
+
+    def do_GET(self) -> None:
+        self._send_json(404, {"message": "Not found"})
+
+    def _send_json(self, status: int, body: dict[str, Any]) -> None:
+        encoded = json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(encoded)))
+            self.end_headers()
+            self.wfile.write(encoded)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (e.g. its read timeout fired during slow_next_calls)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: request lines would include nothing secret, but tests stay readable
