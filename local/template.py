@@ -120,6 +120,20 @@ def load_template() -> dict[str, Any]:
     return copy.deepcopy(_cached_template())
 
 
+def nested_template(logical_id: str) -> dict[str, Any]:
+    """The parsed template of a nested stack (``AWS::CloudFormation::Stack``) whose TemplateURL is a
+    file of this repository, e.g. ``nested_template("Operations")`` for operations.yaml."""
+    resource = _cached_template()["Resources"][logical_id]
+    if resource["Type"] != "AWS::CloudFormation::Stack":
+        raise ValueError(f"{logical_id} is a {resource['Type']}, not AWS::CloudFormation::Stack")
+    return copy.deepcopy(_cached_nested_template(resource["Properties"]["TemplateURL"]))
+
+
+@lru_cache(maxsize=4)
+def _cached_nested_template(path: str) -> dict[str, Any]:
+    return load_template_file(REPO_ROOT / path)
+
+
 def resources(type_: str | None = None) -> dict[str, dict[str, Any]]:
     """Resources of the template, optionally only those of one type."""
     res = _cached_template()["Resources"]
@@ -182,11 +196,21 @@ _NO_VALUE = object()
 
 
 class _Resolver:
-    def __init__(self, names: Mapping[str, str], parameters: Mapping[str, str] | None) -> None:
-        template = _cached_template()
+    def __init__(
+        self,
+        names: Mapping[str, str],
+        parameters: Mapping[str, str] | None,
+        template: Mapping[str, Any] | None = None,
+    ) -> None:
+        template = _cached_template() if template is None else template
         self.template = template
         self.names = dict(names)
-        self.parameters = {**parameter_defaults(), **{k: _to_str(v) for k, v in (parameters or {}).items()}}
+        defaults = {
+            name: _to_str(spec["Default"])
+            for name, spec in template.get("Parameters", {}).items()
+            if "Default" in spec
+        }
+        self.parameters = {**defaults, **{k: _to_str(v) for k, v in (parameters or {}).items()}}
         self.conditions = template.get("Conditions", {})
 
     # Ref / GetAtt ---------------------------------------------------------------------------
@@ -289,10 +313,16 @@ class _Resolver:
         return re.sub(r"\$\{([^}]+)\}", replace, text)
 
 
-def resolve(value: Any, names: Mapping[str, str], parameters: Mapping[str, str] | None = None) -> Any:
+def resolve(
+    value: Any,
+    names: Mapping[str, str],
+    parameters: Mapping[str, str] | None = None,
+    template: Mapping[str, Any] | None = None,
+) -> Any:
     """Resolve intrinsics in `value`: resources from `names`, parameters from their Default (or
-    `parameters` overrides), pseudo parameters from PSEUDO_PARAMETERS."""
-    return _Resolver(names, parameters).resolve(value)
+    `parameters` overrides), pseudo parameters from PSEUDO_PARAMETERS. Conditions, mappings and
+    defaults come from `template` (default: template.yaml; e.g. a nested_template())."""
+    return _Resolver(names, parameters, template).resolve(value)
 
 
 def function_environment(

@@ -9,7 +9,10 @@ Runs on the SAM-transformed template (what CloudFormation really receives) and t
 - no hard-coded ``aws`` partition (the template and the ASL);
 - every name we set stays within its type's limit for a 128-character stack name;
 - every parameter default fits CloudFormation's 4,096 bytes per parameter value;
-- Lambda never filters application logs above INFO (EMF metric lines have no level: Lambda calls them INFO).
+- Lambda never filters application logs above INFO (EMF metric lines have no level: Lambda calls them INFO);
+- every nested stack of the repository (``TemplateURL: operations.yaml``) exists, gets exactly the
+  parameters it declares (all those without a default), keeps a secret parameter (NoEcho) secret, and
+  passes the partition, name-length and parameter-default checks itself.
 
 Usage: .venv/bin/python scripts/deploy_readiness.py [template.yaml]   (exit 1 on findings)
 """
@@ -26,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python scripts/deploy_readiness.py`
 
-from scripts.sam_transform import parse_template, transform_template
+from scripts.sam_transform import local_nested_stacks, parse_template, transform_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -347,6 +350,49 @@ CHECKS: tuple[Callable[[dict[str, Any], str], list[str]], ...] = (
 )
 
 
+# Checks that apply to a nested (plain CloudFormation) template as they do to the parent.
+NESTED_CHECKS: tuple[Callable[[dict[str, Any], str], list[str]], ...] = (
+    check_partition,
+    check_name_lengths,
+    check_parameter_defaults,
+)
+
+
+def nested_templates(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The parsed template of every local nested stack, by the stack's logical id (an empty template
+    when the file is missing: check_nested_stacks reports it)."""
+    nested = {}
+    for logical_id, path in local_nested_stacks(template).items():
+        file = REPO_ROOT / path
+        nested[logical_id] = parse_template(file) if file.is_file() else {}
+    return nested
+
+
+def check_nested_stacks(template: dict[str, Any], nested: dict[str, dict[str, Any]]) -> list[str]:
+    """The parent passes each nested stack what it declares, and no secret in the clear."""
+    findings = []
+    parameters = template.get("Parameters", {})
+    for stack_id, path in local_nested_stacks(template).items():
+        child = nested.get(stack_id) or {}
+        if not child:
+            findings.append(f"{stack_id}: nested template {path} does not exist")
+            continue
+        declared = child.get("Parameters", {})
+        passed = template["Resources"][stack_id]["Properties"].get("Parameters", {})
+        for name in sorted(set(passed) - set(declared)):
+            findings.append(f"{stack_id}: passes {name}, which {path} does not declare")
+        for name in sorted(set(declared) - set(passed)):
+            if "Default" not in declared[name]:
+                findings.append(f"{stack_id}: {path} needs {name}, which the stack does not pass")
+        for name, value in passed.items():
+            source = value.get("Ref") if isinstance(value, dict) else None
+            if parameters.get(source, {}).get("NoEcho") and not declared.get(name, {}).get("NoEcho"):
+                findings.append(f"{stack_id}: secret {source} reaches {path} as {name} without NoEcho")
+        for check in NESTED_CHECKS:
+            findings.extend(f"{path}: {finding}" for finding in check(child, ""))
+    return findings
+
+
 def state_machine_definitions(source: dict[str, Any]) -> str:
     """The ASL files the (untransformed) template points at, concatenated."""
     texts = []
@@ -366,14 +412,15 @@ def main(argv: list[str]) -> int:
     source = parse_template(path)
     asl = state_machine_definitions(source)
     transformed = transform_template(copy.deepcopy(source))
-    findings = findings_for(transformed, asl)
+    nested = nested_templates(transformed)
+    findings = findings_for(transformed, asl) + check_nested_stacks(transformed, nested)
     for finding in findings:
         print(f"NOT DEPLOYABLE: {finding}")
     sizes = environment_sizes(transformed)
     print(
         f"largest worst-case environment: {max(sizes.values())} bytes ({max(sizes, key=sizes.__getitem__)})"
     )
-    print(f"{len(CHECKS)} deploy-readiness checks, {len(findings)} findings")
+    print(f"{len(CHECKS) + 1} deploy-readiness checks, {len(findings)} findings")
     return 1 if findings else 0
 
 

@@ -51,6 +51,18 @@ def parse_template(path: Path | str) -> dict[str, Any]:
     return parsed
 
 
+def local_nested_stacks(template: dict[str, Any]) -> dict[str, str]:
+    """Nested stacks whose TemplateURL is a file of this repository (``sam package`` uploads it), by
+    logical id: their path relative to the repository root."""
+    return {
+        logical_id: resource["Properties"]["TemplateURL"]
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource["Type"] == "AWS::CloudFormation::Stack"
+        and isinstance(resource.get("Properties", {}).get("TemplateURL"), str)
+        and not resource["Properties"]["TemplateURL"].startswith(("https://", "http://", "s3://"))
+    }
+
+
 def main(src: str, dst: str) -> None:
     result = transform_template(parse_template(src))
     with open(dst, "w", encoding="utf-8") as fh:

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Security checks (run by `make test`, after template-check):
-#   1. checkov on template.yaml: every finding must be fixed or accepted with its reason, in
-#      .checkov.yaml (a check accepted for every resource) or inline in template.yaml
-#      (`Metadata: checkov: skip:`, a finding accepted for one resource). A broken copy of the
+#   1. checkov on template.yaml and on its nested stack operations.yaml: every finding must be fixed
+#      or accepted with its reason, in .checkov.yaml (a check accepted for every resource) or inline
+#      (`Metadata: checkov: skip:`, a finding accepted for one resource). A broken copy of each
 #      template (an unencrypted SNS topic) must still fail: the accepted list hides nothing else.
 #   2. checkov's IAM checks on the SAM-transformed template, i.e. on the roles and policies SAM
-#      generates (DynamoDBCrudPolicy, SecretsManager policy templates, Function URL permissions):
-#      no "*" actions, no credentials exposure / data exfiltration / privilege escalation, no
-#      unconstrained permissions or write access. Needs .venv-sam (created by scripts/check_template.sh).
+#      generates (DynamoDBCrudPolicy, SecretsManager policy templates, Function URL permissions),
+#      and on operations.yaml (ChatDeliveryRole): no "*" actions, no credentials exposure / data
+#      exfiltration / privilege escalation, no unconstrained permissions or write access.
+#      Needs .venv-sam (created by scripts/check_template.sh).
 #
 # checkov's pins conflict with the dev venv (and with SAM CLI), so it lives in its own venv
 # (.venv-checkov), created on demand. Runs offline (--skip-download).
@@ -17,6 +18,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 TEMPLATE=template.yaml
+NESTED=operations.yaml
 CHECKOV_VENV=${CHECKOV_VENV:-.venv-checkov}
 SAM_VENV=${SAM_VENV:-.venv-sam}
 PYTHON=${PYTHON:-python3}
@@ -38,30 +40,36 @@ if [[ ! -x "$CHECKOV_VENV/bin/checkov" ]]; then
 fi
 checkov() { "$CHECKOV_VENV/bin/checkov" --skip-download --quiet --compact "$@"; }
 
-step "checkov $TEMPLATE (accepted findings: .checkov.yaml and inline, each with a reason)"
-checkov --config-file .checkov.yaml --framework cloudformation -f "$TEMPLATE"
-echo "OK"
+for template in "$TEMPLATE" "$NESTED"; do
+  step "checkov $template (accepted findings: .checkov.yaml and inline, each with a reason)"
+  checkov --config-file .checkov.yaml --framework cloudformation -f "$template"
+  echo "OK"
+done
 
-step "checkov still fails on a finding nobody accepted (a broken copy of $TEMPLATE)"
 out_dir=$(mktemp -d)
 trap 'rm -rf "$out_dir"' EXIT
-sed 's/^Resources:$/Resources:\n  UnreviewedTopic:\n    Type: AWS::SNS::Topic/' "$TEMPLATE" >"$out_dir/broken.yaml"
-if checkov --config-file .checkov.yaml --framework cloudformation -f "$out_dir/broken.yaml" >"$out_dir/broken.log" 2>&1; then
-  cat "$out_dir/broken.log" >&2
-  echo "checkov passed a template with an unencrypted SNS topic: the accepted findings hide too much" >&2
-  exit 1
-fi
-grep -q "CKV_AWS_26" "$out_dir/broken.log"
-echo "OK (CKV_AWS_26 found)"
+for template in "$TEMPLATE" "$NESTED"; do
+  step "checkov still fails on a finding nobody accepted (a broken copy of $template)"
+  broken="$out_dir/broken-$template"
+  sed 's/^Resources:$/Resources:\n  UnreviewedTopic:\n    Type: AWS::SNS::Topic/' "$template" >"$broken"
+  grep -q UnreviewedTopic "$broken"
+  if checkov --config-file .checkov.yaml --framework cloudformation -f "$broken" >"$broken.log" 2>&1; then
+    cat "$broken.log" >&2
+    echo "checkov passed a template with an unencrypted SNS topic: the accepted findings hide too much" >&2
+    exit 1
+  fi
+  grep -q "CKV_AWS_26" "$broken.log"
+  echo "OK (CKV_AWS_26 found)"
+done
 
 if [[ ! -x "$SAM_VENV/bin/python" ]]; then
   echo "$SAM_VENV missing: run scripts/check_template.sh first (it creates it)" >&2
   exit 1
 fi
-step "checkov IAM checks on the SAM-transformed template (generated roles and policies)"
+step "checkov IAM checks on the SAM-transformed template (generated roles and policies) and $NESTED"
 transformed="$out_dir/template.transformed.json"
 AWS_DEFAULT_REGION=us-east-1 "$SAM_VENV/bin/python" scripts/sam_transform.py "$TEMPLATE" "$transformed"
-checkov --framework cloudformation -f "$transformed" --check "$IAM_CHECKS"
+checkov --framework cloudformation -f "$transformed" -f "$NESTED" --check "$IAM_CHECKS"
 echo "OK"
 
 step "security checks passed"

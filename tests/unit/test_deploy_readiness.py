@@ -110,7 +110,7 @@ def test_sam_managed_policy_arns_are_not_partition_findings(transformed: Templat
         ("HandoffOriginAccessControl", ("OriginAccessControlConfig", "Name"), "${AWS::StackName}-handoff"),
         ("ReleaseStateMachine", ("StateMachineName",), "${AWS::StackName}-release"),
         ("ConvertDeadLetterQueue", ("QueueName",), "${AWS::StackName}-convert-dlq"),
-        ("BuildsFailedAlarm", ("AlarmName",), "${AWS::StackName}-" + "builds-failed" * 10),
+        ("ReleaseStateMachineLogGroup", ("LogGroupName",), "${AWS::StackName}/" + "release-logs" * 35),
     ],
 )
 def test_names_too_long_for_the_longest_stack_name_are_found(
@@ -152,3 +152,59 @@ def test_main_exits_non_zero_on_findings(tmp_path: Any, source: Template) -> Non
     path.write_text(json.dumps(broken_source), encoding="utf-8")
     assert readiness.main([str(path)]) == 1
     assert readiness.main([str(readiness.REPO_ROOT / "template.yaml")]) == 0
+
+
+# ------------------------------------------------------------------------- nested stacks
+
+
+@pytest.fixture
+def nested(transformed: Template) -> dict[str, Template]:
+    return readiness.nested_templates(transformed)
+
+
+def test_the_operations_stack_gets_what_it_declares(
+    transformed: Template, nested: dict[str, Template]
+) -> None:
+    assert set(nested) == {"Operations"} and nested["Operations"]["Resources"]
+    assert readiness.check_nested_stacks(transformed, nested) == []
+
+
+def test_a_parameter_not_passed_or_not_declared_is_found(
+    broken: Template, nested: dict[str, Template]
+) -> None:
+    passed = broken["Resources"]["Operations"]["Properties"]["Parameters"]
+    del passed["NotificationTopic"]
+    passed["Unknown"] = {"Ref": "LogLevel"}
+    assert readiness.check_nested_stacks(broken, nested) == [
+        "Operations: passes Unknown, which operations.yaml does not declare",
+        "Operations: operations.yaml needs NotificationTopic, which the stack does not pass",
+    ]
+
+
+def test_a_secret_parameter_passed_without_noecho_is_found(
+    transformed: Template, nested: dict[str, Template]
+) -> None:
+    del nested["Operations"]["Parameters"]["SlackWebhookUrl"]["NoEcho"]
+    assert readiness.check_nested_stacks(transformed, nested) == [
+        "Operations: secret SlackWebhookUrl reaches operations.yaml as SlackWebhookUrl without NoEcho"
+    ]
+
+
+def test_a_missing_nested_template_is_found(broken: Template) -> None:
+    broken["Resources"]["Operations"]["Properties"]["TemplateURL"] = "missing.yaml"
+    assert readiness.check_nested_stacks(broken, readiness.nested_templates(broken)) == [
+        "Operations: nested template missing.yaml does not exist"
+    ]
+
+
+def test_the_nested_template_gets_the_name_length_and_partition_checks(
+    transformed: Template, nested: dict[str, Template]
+) -> None:
+    alarm = nested["Operations"]["Resources"]["BuildsFailedAlarm"]["Properties"]
+    alarm["AlarmName"] = {"Fn::Sub": "${AWS::StackName}-" + "builds-failed" * 10}
+    alarm["AlarmActions"] = ["arn:aws:sns:us-east-1:123456789012:topic"]
+    assert readiness.check_nested_stacks(transformed, nested) == [
+        "operations.yaml: template hard-codes the aws partition: arn:aws:sns... (use ${AWS::Partition})",
+        "operations.yaml: BuildsFailedAlarm: name can reach 259 characters for a 128-character stack "
+        "name (limit 255)",
+    ]

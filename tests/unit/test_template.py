@@ -23,6 +23,7 @@ from local.template import (
     function_environment,
     function_properties,
     load_template,
+    nested_template,
     parameter_defaults,
     resolve,
     resource_properties,
@@ -585,6 +586,10 @@ def test_secret_read_grants() -> None:
 
 
 def test_task_token_callbacks_are_scoped_to_the_release_state_machine() -> None:
+    # The operator API never answers a parked task (release starts an execution): Ingest holds none.
+    assert not [
+        s for s in policy_statements("IngestFunction") if "states:SendTaskSuccess" in as_list(s["Action"])
+    ]
     name = resolve(resource_properties("ReleaseStateMachine")["Name"], {})
     assert name == "PixelBridgeRelease-6f1c9a40-3b9e-11ef-9f5e-0a1b2c3d4e5f"  # the stack id's UUID
     for logical_id in ("ReleaseFunction", "StreampixelWebhookFunction"):
@@ -599,6 +604,53 @@ def test_task_token_callbacks_are_scoped_to_the_release_state_machine() -> None:
 
 
 # ------------------------------------------------------------------- moto fixtures from the template
+
+
+# ------------------------------------------------------------------ operations (nested stack)
+
+OPS = nested_template("Operations")
+
+
+def test_operations_is_a_nested_stack_packaged_from_the_repository() -> None:
+    stack = RES["Operations"]
+    assert stack["Type"] == "AWS::CloudFormation::Stack"
+    assert (REPO_ROOT / stack["Properties"]["TemplateURL"]).is_file()
+    # Plain CloudFormation: no transform, so no CAPABILITY_AUTO_EXPAND on deploy.
+    assert "Transform" not in OPS
+    # It only watches: nothing in the main stack refers to its resources, only to its outputs.
+    assert not refs([RES, T["Outputs"]]) & set(OPS["Resources"])
+    dashboard_url = T["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]
+    assert dashboard_url.endswith("#dashboards:name=${Operations.Outputs.DashboardName}")
+    assert OPS["Outputs"]["DashboardName"]["Value"] == {"Ref": "OperationsDashboard"}
+
+
+def test_operations_gets_the_main_stacks_resources_under_their_own_names() -> None:
+    passed = RES["Operations"]["Properties"]["Parameters"]
+    for logical_id in [*FUNCTIONS, "ReleaseStateMachine", "NotificationTopic"]:
+        assert passed[logical_id] == {"Ref": logical_id}
+    for queue in ("ConvertDeadLetterQueue", "NotifierDeadLetterQueue"):
+        assert passed[f"{queue}Name"] == {"Fn::GetAtt": [queue, "QueueName"]}
+
+
+def test_every_function_is_on_the_dashboard_and_in_the_throttles_alarm() -> None:
+    body = OPS["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    throttled = {
+        query["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
+        for query in OPS["Resources"]["LambdaThrottlesAlarm"]["Properties"]["Metrics"]
+        if "MetricStat" in query
+    }
+    assert throttled == set(FUNCTIONS)
+    for logical_id in FUNCTIONS:
+        for metric in ("Errors", "Throttles"):
+            assert f'["AWS/Lambda", "{metric}", "FunctionName", "${{{logical_id}}}"]' in body
+
+
+def test_every_alarm_notifies_the_topic_and_ignores_missing_data() -> None:
+    alarms = {k: r for k, r in OPS["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert len(alarms) == 6
+    for logical_id, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "NotificationTopic"}], logical_id
+        assert alarm["Properties"]["TreatMissingData"] == "notBreaching", logical_id
 
 
 @mock_aws
