@@ -56,6 +56,11 @@ class Settings(BaseModel):
     convert_function_name_: str | None = Field(default=None, alias="CONVERT_FUNCTION_NAME", min_length=1)
     buildpixel_api_url: str = Field(default="https://api.buildpixel.io", alias="BUILDPIXEL_API_URL")
     max_artifact_bytes: int = Field(default=24 * 1024**3, alias="MAX_ARTIFACT_BYTES", ge=1)
+    artifact_allowed_hosts: str = Field(
+        default="buildpixel.io,*.buildpixel.io", alias="ARTIFACT_ALLOWED_HOSTS"
+    )
+    # Local stack only (its BuildPixel simulator serves http on 127.0.0.1); never set in a deployed stack.
+    artifact_allow_loopback_http: bool = Field(default=False, alias="ARTIFACT_ALLOW_LOOPBACK_HTTP")
 
     state_machine_arn_: str | None = Field(default=None, alias="STATE_MACHINE_ARN", min_length=1)
     slot_seconds: int = Field(default=120, alias="SLOT_SECONDS", ge=0)

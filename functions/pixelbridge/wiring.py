@@ -348,6 +348,7 @@ FETCH_PART_SIZE = 16 * 1024 * 1024
 
 def fetch_artifact(seconds_left: Callable[[], float]) -> FetchArtifact:
     from pixelbridge.adapters.buildpixel import BuildPixelClient, session_with_pool
+    from pixelbridge.adapters.url_guard import UrlPolicy
     from pixelbridge.convert.sinks import S3MultipartSink
     from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits
 
@@ -359,6 +360,9 @@ def fetch_artifact(seconds_left: Callable[[], float]) -> FetchArtifact:
             settings.buildpixel_api_url,
             lambda: secrets().field(secret_arn, "apiToken"),
             session=session_with_pool(),
+            artifact_urls=UrlPolicy.of(
+                settings.artifact_allowed_hosts, allow_loopback_http=settings.artifact_allow_loopback_http
+            ),
         )
 
     def open_sink(key: str, expected_size: int | None) -> S3MultipartSink:

@@ -54,12 +54,15 @@ class UrlPolicy:
     allow_loopback_http: bool = False
 
     @classmethod
+    def of(cls, hosts: str, *, allow_loopback_http: bool = False) -> UrlPolicy:
+        """From a comma-separated host list (``*.example.com`` matches subdomains)."""
+        allowed = frozenset(host.strip().rstrip(".").lower() for host in hosts.split(",") if host.strip())
+        return cls(allowed_hosts=allowed, allow_loopback_http=allow_loopback_http)
+
+    @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> UrlPolicy:
-        hosts = environ.get(ALLOWED_HOSTS_ENV, DEFAULT_ALLOWED_HOSTS)
-        return cls(
-            allowed_hosts=frozenset(
-                host.strip().rstrip(".").lower() for host in hosts.split(",") if host.strip()
-            ),
+        return cls.of(
+            environ.get(ALLOWED_HOSTS_ENV, DEFAULT_ALLOWED_HOSTS),
             allow_loopback_http=environ.get(ALLOW_LOOPBACK_ENV, "").strip().lower() in ("1", "true", "yes"),
         )
 
