@@ -14,7 +14,6 @@ from local.gateway import FakeLambdaContext, function_url_event
 from pixelbridge.adapters.delivery_ledger import DynamoDeliveryLedger
 from pixelbridge.domain.signatures import REPLAY_WINDOW_SECONDS, delivery_key, sign, stale_reason
 from pixelbridge.ports import DeliveryLedger
-from pixelbridge.usecases.webhook_replay import WebhookReplayGuard
 from tests.support.aws import MotoAccount, moto_account
 
 SIGNING_SECRET = "whsec_replay_" + "5" * 24
@@ -55,18 +54,14 @@ def starter() -> Starter:
 def account(clock: Clock, starter: Starter) -> Iterator[MotoAccount]:
     with pytest.MonkeyPatch.context() as monkeypatch, moto_account(monkeypatch) as moto:
         from pixelbridge import wiring
-        from pixelbridge.handlers import ingest
 
         secret = {**moto.secrets["BuildPixelSecret"], "webhookSigningSecret": SIGNING_SECRET}
         moto.client("secretsmanager").put_secret_value(
             SecretId=moto.names["BuildPixelSecret"], SecretString=json.dumps(secret)
         )
-        monkeypatch.setattr(ingest, "LambdaFetchStarter", lambda function_name: starter)
-        monkeypatch.setattr(
-            ingest, "WebhookReplayGuard", lambda ledger: WebhookReplayGuard(ledger, clock=clock)
-        )
         wiring.reset()
-        yield moto
+        with wiring.override(wiring.Overrides(fetch_starter=starter, clock=clock)):
+            yield moto
 
 
 def complete(build_id: str, created_at: datetime | None = NOW) -> bytes:
