@@ -250,6 +250,7 @@ class Authorizer:
                 if not is_allowed(principal.statements, call.action, resource):
                     with self._lock:
                         self.denied.append((principal.role_name, call.action, resource))
+                    print(f"[iam] AccessDenied: {principal.role_name} {call.action} {resource}", flush=True)
                     return call.action, resource
         with self._lock:
             counter = self.usage.setdefault(principal.role_name, Counter())

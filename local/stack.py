@@ -399,6 +399,10 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         with self._log_lock:
             return [line for function, line in self._log_lines if name in (None, function)]
 
+    def invoke(self, function: str, event: Any) -> Outcome:
+        """A synchronous invocation of one function (Lambda's RequestResponse invoke)."""
+        return self.pools[function].invoke(event)
+
     def inject_fault(self, function: str, fault: Fault) -> None:
         """A fault the function's sandbox applies to its next matching invocation (local stack only)."""
         self.pools[function].inject(fault)
