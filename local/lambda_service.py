@@ -96,11 +96,12 @@ def route_lambda_invocations(
                     "The cause could not be determined because Lambda did not return an error type. "
                     f"Returned payload: {ex.payload}"
                 )
+                details: Any = sfn_lambda.EventDetails  # a TypedDict: one of its many optional keys
                 return sfn_lambda.FailureEvent(
                     env=env,
                     error_name=sfn_lambda.CustomErrorName("Lambda.Unknown"),
                     event_type=sfn_lambda.HistoryEventType.TaskFailed,
-                    event_details=sfn_lambda.EventDetails(
+                    event_details=details(
                         taskFailedEventDetails=sfn_lambda.TaskFailedEventDetails(
                             error="Lambda.Unknown",
                             cause=cause,
@@ -111,7 +112,7 @@ def route_lambda_invocations(
                 )
         return failure
 
-    patches = [
+    patches: list[Any] = [
         mock.patch.object(LambdaSimpleBackend, "invoke", invoke),
         mock.patch.object(sfn_lambda.StateTaskServiceLambda, "_from_error", from_error),
     ]

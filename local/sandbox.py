@@ -33,6 +33,9 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024
+# Lambda gives init (the import of the handler) its own 10 s, outside the function's Timeout. On a busy
+# shared machine a cold import can take longer than that, so the local limit is generous.
+INIT_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass
@@ -91,6 +94,7 @@ class Sandbox:
         )
         os.close(write_fd)
         self._results: queue.Queue[str | None] = queue.Queue()
+        self._ready = False
         result_stream = os.fdopen(read_fd, "r", encoding="utf-8")
         threading.Thread(target=self._read_results, args=(result_stream,), daemon=True).start()
         threading.Thread(target=self._read_logs, args=(log,), daemon=True).start()
@@ -108,6 +112,18 @@ class Sandbox:
 
     def invoke(self, event: Any, timeout_seconds: float, fault: dict[str, Any] | None) -> Outcome:
         request_id = str(uuid.uuid4())
+        if not self._ready:
+            try:
+                ready = self._results.get(timeout=INIT_TIMEOUT_SECONDS)
+            except queue.Empty:
+                ready = None
+            if ready is None:
+                self.stop()
+                message = f"RequestId: {request_id} Error: init did not finish"
+                return Outcome(
+                    error={"errorType": "Runtime.InitError", "errorMessage": message}, stopped=True
+                )
+            self._ready = True
         deadline_ms = int((time.time() + timeout_seconds) * 1000)
         line = json.dumps(
             {"requestId": request_id, "event": event, "deadlineMs": deadline_ms, "fault": fault}

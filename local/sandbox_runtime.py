@@ -4,7 +4,7 @@ Started by ``local.sandbox`` as ``python -m local.sandbox_runtime RESULT_FD`` wi
 function's environment. Like Lambda's runtime it imports ``_HANDLER`` once (the cold start), then
 serves one invocation at a time: a JSON request line on stdin (``event``, ``requestId``,
 ``deadlineMs``, ``fault``), a JSON result line on RESULT_FD (``result`` or Lambda's error shape
-``errorType``/``errorMessage``). stdout and stderr are the function's log stream.
+``errorType``/``errorMessage``), after one ``ready`` line once init is done. stdout and stderr are the function's log stream.
 
 ``fault`` is the local stack's fault knob (tests ask the stack for it; a deployed function never
 sees one): ``block`` never returns (the stack's timeout then stops the sandbox), ``exit`` ends the
@@ -82,6 +82,7 @@ def main() -> None:
         handler = getattr(importlib.import_module(module_name), function_name)
     except Exception as exc:  # Lambda reports an init failure on every invocation
         init_error = {"errorType": f"Runtime.{type(exc).__name__}", "errorMessage": str(exc)}
+    results.write(json.dumps({"ready": True}) + "\n")  # init done: the function's Timeout starts per invoke
     for line in sys.stdin:
         request = json.loads(line)
         _apply_fault(request.get("fault"))

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import zipfile
+from collections import Counter
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -29,6 +30,7 @@ from typing import Any
 import boto3
 import requests
 
+from local import iam_report
 from local.buildpixel_sim import BuildPixelSimulator
 from local.dynamodb_atomicity import atomic_dynamodb_writes
 from local.gateway import FunctionUrlGateway
@@ -95,6 +97,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.role_names: dict[str, str] = {}  # function logical id (or ReleaseStateMachine) -> role name
         self._log_lines: list[tuple[str, str]] = []
         self._log_lock = threading.Lock()
+        self.state_machine_usage: Counter[tuple[str, str]] = Counter()
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -136,6 +139,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
 
     def stop(self) -> None:
         self._stopping.set()
+        self._record_iam_usage()
         for patch in self._patches:
             patch.stop()
         self.ingest.stop()
@@ -150,6 +154,17 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self._moto.stop()
         os.environ.clear()
         os.environ.update(self._saved_env)
+
+    def _record_iam_usage(self) -> None:
+        principals = {principal.role_name: principal for principal in self.authorizer.principals.values()}
+        principals[self.state_machine_principal.role_name] = self.state_machine_principal
+        for owner, role in self.role_names.items():
+            principal = principals[role]
+            denied = [(action, resource) for name, action, resource in self.authorizer.denied if name == role]
+            used = self.authorizer.usage.get(role, Counter())
+            if owner == "ReleaseStateMachine":
+                used = self.state_machine_usage
+            iam_report.record(owner, principal.statements, used, denied)
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -381,10 +396,18 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self._patches += route_lambda_invocations(
             invoke_sync=lambda name, event: self.pools[name].invoke(event),
             invoke_async=self.invoke_async,
-            state_machine_may_invoke=lambda arn: is_allowed(
-                self.state_machine_principal.statements, "lambda:InvokeFunction", arn
-            ),
+            state_machine_may_invoke=self._state_machine_may_invoke,
         )
+
+    def _state_machine_may_invoke(self, function_arn: str) -> bool:
+        allowed = is_allowed(self.state_machine_principal.statements, "lambda:InvokeFunction", function_arn)
+        if allowed:
+            self.state_machine_usage[("lambda:InvokeFunction", function_arn)] += 1
+        else:
+            self.authorizer.denied.append(
+                (self.state_machine_principal.role_name, "lambda:InvokeFunction", function_arn)
+            )
+        return allowed
 
     def _logger(self, name: str) -> Any:
         def log(line: str) -> None:

@@ -64,8 +64,8 @@ MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
 @lru_cache(maxsize=1)
 def _transformed() -> dict[str, Any]:
     import boto3
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
+    from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
+    from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 
     source = cfn.load_template()
     # The translator accepts only S3 locations for code and definitions (what `sam package` makes).

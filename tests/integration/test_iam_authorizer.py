@@ -104,7 +104,9 @@ def _code(call: Any) -> str:
 def test_the_proxy_enforces_action_and_resource(moto_behind_proxy: tuple[AuthorizingProxy, str]) -> None:
     proxy, _ = moto_behind_proxy
     inbox = f"arn:aws:s3:::{BUCKET}/inbox/*"
-    _role(proxy, "INBOX", [{"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": inbox}])
+    _role(
+        proxy, "INBOX", [{"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": inbox}]
+    )
     s3 = _client("s3", proxy.url, "INBOX")
     s3.put_object(Bucket=BUCKET, Key="inbox/new", Body=b"y" * 2048)
     assert s3.get_object(Bucket=BUCKET, Key="inbox/new")["Body"].read() == b"y" * 2048
