@@ -4,7 +4,8 @@ Started by ``local.sandbox`` as ``python -m local.sandbox_runtime RESULT_FD`` wi
 function's environment. Like Lambda's runtime it imports ``_HANDLER`` once (the cold start), then
 serves one invocation at a time: a JSON request line on stdin (``event``, ``requestId``,
 ``deadlineMs``, ``fault``), a JSON result line on RESULT_FD (``result`` or Lambda's error shape
-``errorType``/``errorMessage``), after one ``ready`` line once init is done. stdout and stderr are the function's log stream.
+``errorType``/``errorMessage``), after one ``ready`` line once init is done. stdout and stderr are
+the function's log stream.
 
 ``fault`` is the local stack's fault knob (tests ask the stack for it; a deployed function never
 sees one): ``block`` never returns (the stack's timeout then stops the sandbox), ``exit`` ends the
