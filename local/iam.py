@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-_CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/[^/]+/([a-z0-9-]+)/aws4_request")
+_CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]+)/\d{8}/[^/]+/([a-z0-9-]+)/aws4_request")
 _JSON_SERVICES = {
     "dynamodb": "dynamodb",
     "states": "states",
