@@ -133,3 +133,23 @@ def test_each_function_sees_only_its_own_environment(make_stack: MakeStack) -> N
     assert "BUILDPIXEL_API_URL" not in environments["ReleaseFunction"]
     credentials = {environment["AWS_ACCESS_KEY_ID"] for environment in environments.values()}
     assert len(credentials) == len(environments)  # one role each
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 10 item 3: IngestFunction lacks s3:ListBucket: HeadObject of a missing key is 403 (tpl fixes)",
+)
+def test_retry_of_a_build_whose_artifact_expired_is_a_conflict(make_stack: MakeStack) -> None:
+    stack = make_stack(slot_seconds=1, release_policy="auto")
+    stack.simulator.reject_next_upload("Build is missing an executable", at_event="build.extracting")
+    assert push(stack, "expired-1").status_code == 202
+    rejected = stack.wait_for_terminal("expired-1", timeout=60)
+    assert rejected["status"] == "rejected" and rejected.get("zipDeletedAt")
+    # The inbox lifecycle rule (14 days) removed the artifact: nothing is left to re-drive.
+    stack.client("s3").delete_object(Bucket=stack.names["ArtifactBucket"], Key=rejected["artifactKey"])
+    answer = requests.post(
+        f"{stack.operator_url}/builds/expired-1/retry",
+        headers={"Authorization": stack.operator_authorization},
+        timeout=30,
+    )
+    assert answer.status_code == 409, answer.text
