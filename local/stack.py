@@ -422,6 +422,10 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         with self._log_lock:
             return [line for function, line in self._log_lines if name in (None, function)]
 
+    def environments(self) -> dict[str, dict[str, str]]:
+        """Each function's sandbox environment (exactly what its processes get)."""
+        return {name: dict(pool.environment) for name, pool in self.pools.items()}
+
     def invoke(self, function: str, event: Any) -> Outcome:
         """A synchronous invocation of one function (Lambda's RequestResponse invoke)."""
         return self.pools[function].invoke(event)
