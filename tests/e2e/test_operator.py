@@ -83,7 +83,7 @@ def test_rollback_redistributes_the_previous_build_and_statuses_stay(make_stack)
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 10 item 2: ReleaseFunction has no STATE_MACHINE_ARN nor states:StartExecution (fixed by tpl)",
+    reason="issue 10 item 2: ReleaseFunction: no STATE_MACHINE_ARN, no states:StartExecution (tpl fixes it)",
 )
 def test_never_dark_restores_the_previous_live_build_after_a_late_rejection(make_stack) -> None:
     stack = make_stack(slot_seconds=1, release_policy="manual")
