@@ -6,7 +6,8 @@ Captured: every line each function's sandbox wrote (its log stream: the Powertoo
 Lambda's root logger at DEBUG, since the stack runs with LogLevel=DEBUG), every Python logging record of
 this process with the root logger at DEBUG, plus everything written to fd 1/2. DEBUG matters: in Lambda,
 ``LogLevel=DEBUG`` puts the root logger at DEBUG, and botocore/urllib3 then log response bodies
-(Secrets Manager values) and URLs with their query strings (signed artifact URLs) — ``pixelbridge.observability`` caps those loggers at INFO.
+(Secrets Manager values) and URLs with their query strings (signed artifact URLs) —
+``pixelbridge.observability`` caps those loggers at INFO.
 """
 
 from __future__ import annotations
