@@ -39,11 +39,15 @@ def table() -> str:
         owners = sorted(_grants)
         lines = ["# IAM: actions used across the run vs actions granted", ""]
         for owner in owners:
-            lines += [f"## {owner}", "", "| action | resource | calls |", "|---|---|---|"]
-            for (action, resource), count in sorted(_used[owner].items()):
-                lines.append(f"| {action} | {resource} | {count} |")
-            for (action, resource), count in sorted(_denied[owner].items()):
-                lines.append(f"| {action} (DENIED) | {resource} | {count} |")
+            lines += [f"## {owner}", "", "| action used | calls | resources | e.g. |", "|---|---|---|---|"]
+            by_action: dict[str, Counter[str]] = defaultdict(Counter)
+            for (action, resource), count in _used[owner].items():
+                by_action[action][resource] += count
+            for (action, resource), count in _denied[owner].items():
+                by_action[f"{action} (DENIED)"][resource] += count
+            for action, resources in sorted(by_action.items()):
+                example = next(iter(resources))
+                lines.append(f"| {action} | {sum(resources.values())} | {len(resources)} | {example} |")
             lines += ["", "| granted action | resource | used |", "|---|---|---|"]
             for statement in _grants[owner]:
                 actions = statement.get("Action", [])

@@ -34,7 +34,7 @@ from local import iam_report
 from local.buildpixel_sim import BuildPixelSimulator
 from local.dynamodb_atomicity import atomic_dynamodb_writes
 from local.gateway import FunctionUrlGateway
-from local.iam import Authorizer, AuthorizingProxy, Principal, RequestClassifier, is_allowed
+from local.iam import Authorizer, AuthorizingProxy, Call, Principal, RequestClassifier, is_allowed
 from local.lambda_service import ASYNC_PAYLOAD_LIMIT, route_lambda_invocations
 from local.notifications import LocalNotifications
 from local.sandbox import AsyncInvoker, Fault, FunctionPool, Outcome
@@ -393,6 +393,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
                 log=self._logger(name),
             )
         self.async_invoker = AsyncInvoker(self._send_to_destination, self.options.async_retry_delay_seconds)
+        self._destination_senders = {name: self._principal_of(name) for name in self.specs}
         self._patches += route_lambda_invocations(
             invoke_sync=lambda name, event: self.pools[name].invoke(event),
             invoke_async=self.invoke_async,
@@ -441,7 +442,16 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         spec = self.specs[name]
         self.async_invoker.invoke(self.pools[name], event, spec.maximum_retry_attempts, spec.on_failure_arn)
 
+    def _principal_of(self, function: str) -> Principal:
+        role = self.role_names[function]
+        return next(p for p in self.authorizer.principals.values() if p.role_name == role)
+
     def _send_to_destination(self, arn: str, record: dict[str, Any]) -> None:
+        # Lambda sends the record with the function's execution role: its policy must allow it.
+        function = str(record["requestContext"]["functionArn"]).split(":function:")[1].split(":")[0]
+        principal = self._destination_senders[function]
+        if self.authorizer.check(principal, [Call("sqs", "sqs:SendMessage", [arn])]) is not None:
+            return  # AWS drops the record (and logs a DestinationDeliveryFailures metric)
         sqs = self.client("sqs")
         url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record, default=str))
