@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import requests
+
 from local.stack import STREAMPIXEL_PROJECT_ID, STREAMPIXEL_USER_ID
 from tests.e2e.conftest import events_of, push, wait_until, write_call_gaps
 
@@ -107,6 +109,12 @@ def test_lost_upload_response_is_recognised_by_file_url_and_not_uploaded_twice(m
     stack = make_stack(
         slot_seconds=1, release_policy="auto", environment={"STREAMPIXEL_TIMEOUT_SECONDS": "1"}
     )
+    # A warm webhook sandbox: the build.uploaded event must reach the record before the next 1 s slot
+    # (with 120 s slots as deployed, a cold start is far inside that window).
+    assert (
+        requests.post(f"{stack.webhooks.url}/webhooks/streampixel/warm", json={}, timeout=30).status_code
+        == 404
+    )
     stack.simulator.slow_next_calls(1, seconds=3)  # processed, but the answer comes after our timeout
     push(stack, "lost-1")
     record = stack.wait_for_terminal("lost-1", timeout=90)
@@ -181,8 +189,6 @@ def test_newer_build_on_the_route_supersedes_older_waiting_ones(make_stack) -> N
 
 
 def test_webhook_with_a_wrong_secret_is_404_and_records_nothing(make_stack) -> None:
-    import requests
-
     stack = make_stack(slot_seconds=1)
     push(stack, "secret-1")
     record = stack.wait_for_terminal("secret-1", timeout=60)
