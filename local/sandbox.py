@@ -175,7 +175,9 @@ class FunctionPool:
     timeout_seconds: float
     memory_mb: int
     log: Callable[[str], None]
-    max_concurrency: int = 8
+    # Lambda scales out per concurrent invocation; locally at most 4 sandboxes per function (a small
+    # shared machine): a fifth concurrent invocation waits for a free sandbox instead of a 429.
+    max_concurrency: int = 4
     faults: list[Fault] = field(default_factory=list)
     invocations: list[Invocation] = field(default_factory=list)
     cold_starts: int = 0
