@@ -156,7 +156,7 @@ def test_mixed_fault_batch(figures: Figures) -> None:
         # The converter dies part-way through its first attempt at f-killed (after 2 KiB of zip): a
         # fault its sandbox applies; Lambda's async retry (MaximumRetryAttempts: 1) redelivers the event.
         stack.inject_fault(
-            "ConvertFunction", Fault("raise_in_sink", when="inbox/push/f-killed.multipart", after_bytes=2048)
+            "ConvertFunction", Fault("raise_in_sink", when="f-killed.multipart", after_bytes=2048)
         )
         sim = stack.simulator
         started = time.monotonic()
@@ -206,7 +206,9 @@ def test_mixed_fault_batch(figures: Figures) -> None:
         faults["BuildPixel download cut mid-stream"] += 1
         assert stack.buildpixel.send_build_complete("f-pull").status_code == 202
         # The killed conversion: Lambda's async retry redelivers the event once the first attempt failed.
-        wait_for(lambda: "conversion error" in events_of(stack.build("f-killed") or {"timeline": []}))
+        wait_for(
+            lambda: "conversion error" in events_of(stack.build("f-killed") or {"timeline": []}), timeout=120
+        )
         faults["converter killed mid-way"] += 1
 
         all_ids = [*names, "f-bad", "f-pull"]
