@@ -1,8 +1,9 @@
-"""A local Function URL: turns HTTP requests into Function URL (payload 2.0) events for a real handler."""
+"""A local Function URL: turns HTTP requests into Function URL (payload 2.0) events for a function."""
 
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass
@@ -90,15 +91,16 @@ def function_url_event(
 
 
 class FunctionUrlGateway:
-    """Serves one handler on 127.0.0.1 like a Function URL, including its 6 MiB payload limit."""
+    """Serves one function on 127.0.0.1 like a Function URL, including its 6 MB invoke payload limit.
 
-    INVOKE_PAYLOAD_LIMIT = 6 * 1024 * 1024
+    ``invoke`` runs the function (in the local stack: its sandbox) and returns its Function URL answer.
+    """
 
-    def __init__(self, handler: Handler, function_name: str) -> None:
-        self._handler = handler
-        self._function_name = function_name
+    INVOKE_PAYLOAD_LIMIT = 6_291_456  # bytes of event JSON, checked before the function runs
+
+    def __init__(self, invoke: Invoke) -> None:
+        self._invoke = invoke
         self._server: ThreadingHTTPServer | None = None
-        self._lock = threading.Lock()
 
     def start(self) -> str:
         gateway = self
@@ -139,16 +141,13 @@ class FunctionUrlGateway:
             query=query,
             domain=self.url.removeprefix("http://"),
         )
-        if len(str(event)) > self.INVOKE_PAYLOAD_LIMIT:
+        if len(json.dumps(event).encode("utf-8")) > self.INVOKE_PAYLOAD_LIMIT:
             # What AWS answers before the function runs.
             self._reply(
                 request, 413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}'
             )
             return
-        # One sandbox serves one request at a time (the Powertools resolver keeps the current event
-        # in module state): concurrent requests queue here instead of reading each other's events.
-        with self._lock:
-            result = self._handler(event, FakeLambdaContext(self._function_name))
+        result = self._invoke(event)
         raw = result.get("body") or ""
         payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode("utf-8")
         self._reply(request, int(result.get("statusCode", 200)), result.get("headers") or {}, payload)

@@ -1,7 +1,7 @@
 """NotifierFunction on the local stack: the BuildsTable stream polled like Lambda's event source.
 
 moto keeps DynamoDB stream records (``dynamodbstreams.get_records``) but runs no event source
-mappings, so one thread polls the table's shard and calls the real notifier handler with the
+mappings, so one thread polls the table's shard and invokes NotifierFunction (its sandbox) with the
 same event shape Lambda sends. What the notifier publishes is captured through the real services:
 the SNS topic has an SQS subscription and an EventBridge rule (source ``pixelbridge``) targets
 another queue, so ``operator_messages()`` and ``events()`` show exactly what users would receive.
@@ -15,9 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from local.gateway import FakeLambdaContext
-
-Handler = Callable[[dict[str, Any], Any], Any]
+Invoke = Callable[[dict[str, Any]], Any]  # the function's answer; raises when the invocation failed
 
 
 class LocalNotifications:
@@ -52,7 +50,7 @@ class LocalNotifications:
         return url, arn
 
     # -- the stream → NotifierFunction -------------------------------------------------------------
-    def start(self, handler: Handler, stopping: threading.Event) -> None:
+    def start(self, invoke: Invoke, stopping: threading.Event) -> None:
         streams = self._client("dynamodbstreams")
         table = self._client("dynamodb").describe_table(TableName=self._names["BuildsTable"])["Table"]
         stream_arn = table["LatestStreamArn"]
@@ -62,14 +60,14 @@ class LocalNotifications:
         )["ShardIterator"]
         thread = threading.Thread(
             target=self._poll,
-            args=(streams, stream_arn, iterator, handler, stopping),
+            args=(streams, stream_arn, iterator, invoke, stopping),
             daemon=True,
             name="stream",
         )
         thread.start()
 
     def _poll(
-        self, streams: Any, stream_arn: str, iterator: str, handler: Handler, stopping: threading.Event
+        self, streams: Any, stream_arn: str, iterator: str, invoke: Invoke, stopping: threading.Event
     ) -> None:
         while not stopping.is_set():
             try:
@@ -87,7 +85,7 @@ class LocalNotifications:
                     "ApproximateCreationDateTime", None
                 )  # a datetime; Lambda sends a number
             try:
-                result = handler(event, FakeLambdaContext("NotifierFunction")) or {}
+                result = invoke(event) or {}
             except Exception as exc:  # Lambda would retry (bisect) and finally park the batch in the DLQ
                 print(f"NotifierFunction raised {type(exc).__name__}: {exc}")
                 continue

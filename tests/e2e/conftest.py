@@ -69,3 +69,10 @@ def wait_until(predicate: Any, timeout: float = 30.0) -> Any:
             return value
         time.sleep(0.1)
     raise TimeoutError("condition not met")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The IAM usage table of every stack this run started (bench/out/iam-usage.md)."""
+    from local import iam_report
+
+    iam_report.write()

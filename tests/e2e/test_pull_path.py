@@ -90,33 +90,17 @@ def send_pull(stack: LocalStack, build_id: str) -> requests.Response:
 
 
 def both_concurrently(stack: LocalStack, build_id: str) -> list[int]:
-    """Push and build.complete at the same instant, as two Lambda sandboxes would take them.
-
-    The use cases are called directly from two threads (with the real adapters of the stack): the
-    local Function URL gateway runs one Powertools resolver per process, and a resolver holds the
-    current event, so two requests through it at once would read each other's events; in AWS each
-    sandbox serves one request at a time.
-    """
-    from local.buildpixel import encode_custom_deploy
-    from pixelbridge import wiring
-    from pixelbridge.domain.signatures import sign
-    from pixelbridge.handlers.responses import receipt_response
-
-    multipart, content_type = encode_custom_deploy(sample_metadata(build_id), ARTIFACT)
-    webhook = json.dumps(stack.buildpixel.build_event("build.complete", build_id)).encode()
-    ingest_push, ingest_webhook = wiring.ingest_push(), wiring.ingest_webhook()
-    calls: list[Callable[[], Any]] = [
-        lambda: ingest_push(
-            body=multipart, content_type=content_type, authorization=stack.upload_authorization
-        ),
-        lambda: ingest_webhook(body=webhook, signature=sign(webhook, stack.buildpixel_signing_secret)),
+    """Push and build.complete at the same instant, through the Function URL: two sandboxes take them."""
+    calls: list[Callable[[], requests.Response]] = [
+        lambda: send_push(stack, build_id),
+        lambda: send_pull(stack, build_id),
     ]
     barrier = threading.Barrier(len(calls))
     statuses: list[int] = []
 
-    def run(call: Callable[[], Any]) -> None:
+    def run(call: Callable[[], requests.Response]) -> None:
         barrier.wait()
-        statuses.append(receipt_response(call()).status_code)  # the edge's own status rule
+        statuses.append(call().status_code)
 
     threads = [threading.Thread(target=run, args=(call,)) for call in calls]
     for thread in threads:

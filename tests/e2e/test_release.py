@@ -6,6 +6,8 @@ import json
 import time
 from collections.abc import Callable
 
+import requests
+
 from local.stack import STREAMPIXEL_PROJECT_ID, STREAMPIXEL_USER_ID, LocalStack
 from tests.e2e.conftest import events_of, push, wait_until, write_call_gaps
 from tests.support.stack_records import known
@@ -97,8 +99,9 @@ def test_injected_500s_are_retried_until_live(make_stack: Callable[..., LocalSta
 
 
 def test_a_429_anyway_takes_a_new_slot_and_is_not_lost(make_stack: Callable[..., LocalStack]) -> None:
-    # Streampixel's window is longer than our slots (clock skew, another tool using the key).
-    stack = make_stack(slot_seconds=1, release_policy="manual", streampixel_window_seconds=3)
+    # Streampixel's window is longer than our slots (clock skew, another tool using the key): 8 s, so
+    # the distribute call falls inside it however long the sandboxes take between the two calls.
+    stack = make_stack(slot_seconds=1, release_policy="manual", streampixel_window_seconds=8)
     push(stack, "skew-1")
     record = stack.wait_for_terminal("skew-1", timeout=90)
     assert record["status"] == "live"
@@ -111,6 +114,12 @@ def test_lost_upload_response_is_recognised_by_file_url_and_not_uploaded_twice(
 ) -> None:
     stack = make_stack(
         slot_seconds=1, release_policy="auto", environment={"STREAMPIXEL_TIMEOUT_SECONDS": "1"}
+    )
+    # A warm webhook sandbox: the build.uploaded event must reach the record before the next 1 s slot
+    # (with 120 s slots as deployed, a cold start is far inside that window).
+    assert (
+        requests.post(f"{stack.webhooks.url}/webhooks/streampixel/warm", json={}, timeout=30).status_code
+        == 404
     )
     stack.simulator.slow_next_calls(1, seconds=3)  # processed, but the answer comes after our timeout
     push(stack, "lost-1")
@@ -148,9 +157,6 @@ def test_duplicate_s3_event_starts_one_execution(make_stack: Callable[..., Local
     stack = make_stack(slot_seconds=1, release_policy="auto")
     push(stack, "dup-event")
     stack.wait_for_terminal("dup-event", timeout=60)
-    from local.gateway import FakeLambdaContext
-    from pixelbridge.handlers import convert
-
     bucket = stack.names["ArtifactBucket"]
     event = {
         "Records": [
@@ -164,7 +170,7 @@ def test_duplicate_s3_event_starts_one_execution(make_stack: Callable[..., Local
             }
         ]
     }
-    convert.handler(event, FakeLambdaContext("ConvertFunction"))
+    assert not stack.invoke("ConvertFunction", event).failed
     executions = stack.client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn)[
         "executions"
     ]
@@ -193,8 +199,6 @@ def test_newer_build_on_the_route_supersedes_older_waiting_ones(
 def test_webhook_with_a_wrong_secret_is_404_and_records_nothing(
     make_stack: Callable[..., LocalStack],
 ) -> None:
-    import requests
-
     stack = make_stack(slot_seconds=1)
     push(stack, "secret-1")
     record = stack.wait_for_terminal("secret-1", timeout=60)

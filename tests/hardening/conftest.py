@@ -65,3 +65,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"{name}: {value}")
     for text in FIGURES.lines:
         terminalreporter.write_line(text)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The IAM usage table of every stack this run started (bench/out/iam-usage.md)."""
+    from local import iam_report
+
+    iam_report.write()

@@ -2,11 +2,12 @@
 
 The run covers push (live), pull (live, through a download cut mid-stream), a failing build, the
 Streampixel webhooks the simulator fires, forged/hostile webhook and push requests, and error answers.
-Captured: every Python logging record of every logger (the Powertools JSON logger included, formatted
-with its own JSON formatter) with the root logger at DEBUG, plus everything written to fd 1/2 (print,
-Powertools' stdout handler). DEBUG matters: in Lambda, ``LogLevel=DEBUG`` puts the root logger at DEBUG,
-and botocore/urllib3 then log response bodies (Secrets Manager values) and URLs with their query
-strings (signed artifact URLs) — ``pixelbridge.observability`` caps those loggers at INFO.
+Captured: every line each function's sandbox wrote (its log stream: the Powertools JSON logger and
+Lambda's root logger at DEBUG, since the stack runs with LogLevel=DEBUG), every Python logging record of
+this process with the root logger at DEBUG, plus everything written to fd 1/2. DEBUG matters: in Lambda,
+``LogLevel=DEBUG`` puts the root logger at DEBUG, and botocore/urllib3 then log response bodies
+(Secrets Manager values) and URLs with their query strings (signed artifact URLs) —
+``pixelbridge.observability`` caps those loggers at INFO.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class _Joined(list[str]):
 
 
 def test_a_full_run_logs_no_secret_and_errors_echo_none(capfd: pytest.CaptureFixture[str]) -> None:
-    stack = LocalStack(StackOptions(slot_seconds=1, release_policy="auto")).start()
+    stack = LocalStack(StackOptions(slot_seconds=1, release_policy="auto", log_level="DEBUG")).start()
     capfd.readouterr()  # the stack's own setup output is not part of the run
     responses: list[str] = []
     capture = captured_logs()
@@ -142,13 +143,19 @@ def test_a_full_run_logs_no_secret_and_errors_echo_none(capfd: pytest.CaptureFix
             if record.get("handoffToken"):
                 secrets[f"handoff token of {build_id}"] = record["handoffToken"]
         fresh_signed_url = stack.buildpixel.signed_url("sec-pull")
+        function_lines = stack.function_logs()
+        levels = {
+            (env["POWERTOOLS_LOG_LEVEL"], env["AWS_LAMBDA_LOG_LEVEL"])
+            for env in stack.environments().values()
+        }
     finally:
         capture.__exit__(None, None, None)
         stack.stop()
 
     out, err = capfd.readouterr()
-    corpus = "\n".join([*logs.all(), out, err])
-    assert len(logs.all()) > 20  # the capture really saw the run
+    corpus = "\n".join([*logs.all(), *function_lines, out, err])
+    assert len(function_lines) > 20  # the capture really saw the run
+    assert levels == {("DEBUG", "DEBUG")}  # every sandbox logged at DEBUG
     assert "push handled" in corpus and "streampixel event" in corpus
     leaks = {name for name, value in secrets.items() if value and value in corpus}
     assert leaks == set(), f"secret values in logs: {sorted(leaks)}"

@@ -78,7 +78,7 @@ def test_a_source_error_reaches_the_consumer() -> None:
             self.sent = True
             return payload[: len(payload) // 2]
 
-    with GunzipThread(CountingSource(Failing()), block_size=1 << 20, blocks=2) as reader:  # type: ignore[arg-type]
+    with GunzipThread(CountingSource(Failing()), block_size=1 << 20, blocks=2) as reader:
         received = bytearray()
         with pytest.raises(Exception) as caught:
             while view := reader.read_view(1 << 20):

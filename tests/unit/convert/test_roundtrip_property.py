@@ -45,7 +45,7 @@ def safe_trees(draw: st.DrawFn) -> list[Member]:
 @given(safe_trees())
 def test_safe_trees_round_trip(members: list[Member]) -> None:
     sink = MemorySink()
-    manifest = convert_targz_to_zip(io.BytesIO(build_targz(members)), sink)  # type: ignore[arg-type]
+    manifest = convert_targz_to_zip(io.BytesIO(build_targz(members)), sink)
     with zipfile.ZipFile(io.BytesIO(sink.getvalue())) as archive:
         assert archive.testzip() is None
         contents = {info.filename: archive.read(info) for info in archive.infolist()}
