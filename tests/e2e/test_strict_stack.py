@@ -135,10 +135,6 @@ def test_each_function_sees_only_its_own_environment(make_stack: MakeStack) -> N
     assert len(credentials) == len(environments)  # one role each
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10 item 3: no s3:ListBucket for IngestFunction: HeadObject of a gone key is 403 (tpl)",
-)
 def test_retry_of_a_build_whose_artifact_expired_is_a_conflict(make_stack: MakeStack) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.simulator.reject_next_upload("Build is missing an executable", at_event="build.extracting")
