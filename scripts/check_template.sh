@@ -32,18 +32,8 @@ step "cfn-lint $TEMPLATE $NESTED"
 "$CFN_LINT" "$TEMPLATE" "$NESTED"
 echo "OK"
 
-if [[ ! -x "$SAM_VENV/bin/sam" ]]; then
-  step "creating $SAM_VENV with aws-sam-cli (first run only; takes a minute)"
-  log=$(mktemp)
-  if ! { "$PYTHON" -m venv "$SAM_VENV" \
-        && "$SAM_VENV/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli; } >"$log" 2>&1; then
-    cat "$log" >&2
-    echo "failed to install aws-sam-cli into $SAM_VENV" >&2
-    exit 1
-  fi
-  rm -f "$log"
-  "$SAM_VENV/bin/sam" --version
-fi
+# scripts/sam.sh creates $SAM_VENV on first use (the same SAM CLI `make build` uses).
+SAM_VENV="$SAM_VENV" PYTHON="$PYTHON" scripts/sam.sh --version
 
 step "sam validate --lint"
 # SAM_CLI_TELEMETRY=0: no usage metrics from CI / dev machines.
