@@ -47,6 +47,8 @@ from local.template import (
     create_secrets,
     create_tables,
     local_routes_file,
+    resolve,
+    resource_properties,
     state_machine_definition,
 )
 from local.transformed import STACK_NAME, FunctionSpec, ResolvedTemplate
@@ -224,7 +226,10 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.names.update(self.notifier.create())
         # The topic's key: SNS (not the function) uses it, so no local KMS key is needed.
         self.names["NotificationKey.Arn"] = f"arn:aws:kms:{REGION}:123456789012:key/local-notification-key"
-        self.names["ReleaseStateMachine.Name"] = f"{STACK_NAME}-release"
+        # The template's own fixed name: ReleaseFunction's policy builds the ARN from it.
+        self.names["ReleaseStateMachine.Name"] = str(
+            resolve(resource_properties("ReleaseStateMachine")["Name"], {})
+        )
         self.names["ReleaseStateMachine"] = (
             f"arn:aws:states:{REGION}:123456789012:stateMachine:{self.names['ReleaseStateMachine.Name']}"
         )

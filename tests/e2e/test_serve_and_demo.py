@@ -85,14 +85,20 @@ def start_module(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def read_until(process: subprocess.Popen[str], marker: str) -> list[str]:
+def read_until(process: subprocess.Popen[str], marker: str, *, hang_bound: float = 300.0) -> list[str]:
+    """The lines up to ``marker``. The bound only stops a hung process (a failure), it times nothing."""
     assert process.stdout is not None
     seen: list[str] = []
-    for line in process.stdout:
-        seen.append(line.rstrip("\n"))
-        if marker in line:
-            return seen
-    raise AssertionError(f"{marker!r} never printed: {seen}")
+    watchdog = threading.Timer(hang_bound, process.kill)
+    watchdog.start()
+    try:
+        for line in process.stdout:
+            seen.append(line.rstrip("\n"))
+            if marker in line:
+                return seen
+    finally:
+        watchdog.cancel()
+    raise AssertionError(f"{marker!r} never printed (the process ended or hung): {seen}")
 
 
 def test_serve_stops_cleanly_on_ctrl_c() -> None:
