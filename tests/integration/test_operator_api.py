@@ -135,7 +135,9 @@ def test_buildpixel_upload_header_reads_one_build_but_nothing_else(account: Moto
     assert call("POST", "/builds/b1/retry", headers=upload)[0] == 401
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=1000", "route=" + "r" * 65, "next=" + "c" * 3000])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=abc", "limit=1000", "route=" + "r" * 65, "next=" + "c" * 3000]
+)
 def test_operator_query_is_not_validated_before_the_token(account: MotoAccount, query: str) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": account.upload_authorization}):
         status, body = call("GET", "/builds", headers=headers, query=query)

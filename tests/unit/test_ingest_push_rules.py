@@ -64,7 +64,11 @@ def test_a_repeat_push_of_a_converted_build_learns_no_key_token_or_url() -> None
     body, content_type = push_body("p-3")
     use_case = ingest(builds, inbox)
     use_case(body=body, content_type=content_type, authorization=TOKEN)
-    handoff = {"zipKey": "dl/s3cret/p-3.zip", "zipUrl": "https://h/dl/s3cret/p-3.zip", "handoffToken": "s3cret"}
+    handoff = {
+        "zipKey": "dl/s3cret/p-3.zip",
+        "zipUrl": "https://h/dl/s3cret/p-3.zip",
+        "handoffToken": "s3cret",
+    }
     builds.transition("p-3", BuildStatus.CONVERTED, event="converted", detail="3 files", fields=handoff)
     again = use_case(body=body, content_type=content_type, authorization=TOKEN)
     assert again.body["status"] == "converted" and again.body["buildId"] == "p-3"
