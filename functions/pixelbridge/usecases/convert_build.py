@@ -63,6 +63,8 @@ class ConvertBuild:
         record = self._builds.get(build_id)
         if record is None:
             return ConvertOutcome(build_id, "ignored: no build record")
+        if record.get("source", source) != source:  # e.g. a push taken over by a signed pull
+            return ConvertOutcome(build_id, f"ignored: the build is registered from {record['source']}")
         if BuildStatus(record["status"]) not in CONVERTIBLE:
             return ConvertOutcome(build_id, f"skipped: build is already {record['status']}")
         attempt = int(record.get("convertAttempts", 0)) + 1
