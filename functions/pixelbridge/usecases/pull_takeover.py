@@ -109,13 +109,13 @@ class PullTakeover:
             build_id,
             expected=status,
             to=BuildStatus.RECEIVED,
-            reason=f"the signed pull takes over the push registration ({detail})",
+            reason=detail,
             fields=fields,
             remove=[name for name in PUSH_FACTS if name in record and name not in fields],
+            event="pull took over",
         )
         if taken is None:
             return None
-        taken = self._builds.record_event(build_id, "pull took over", detail) or taken
         if not decision.skip_reason:
             return Registration(taken, created=True)
         skipped = self._builds.transition(
