@@ -135,6 +135,52 @@ def test_buildpixel_upload_header_reads_one_build_but_nothing_else(account: Moto
     assert call("POST", "/builds/b1/retry", headers=upload)[0] == 401
 
 
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=abc", "limit=1000", "route=" + "r" * 65, "next=" + "c" * 3000]
+)
+def test_operator_query_is_not_validated_before_the_token(account: MotoAccount, query: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": account.upload_authorization}):
+        status, body = call("GET", "/builds", headers=headers, query=query)
+        assert (status, body["error"]) == (401, "unauthorized")
+    status, body = call("GET", "/builds", headers=operator_auth(account), query=query)
+    assert (status, body["error"]) == (400, "invalid_request")
+
+
+HANDOFF_FACTS = {
+    "zipKey": "dl/tok3n/b1.zip",
+    "zipUrl": "https://handoff.example/dl/tok3n/b1.zip",
+    "handoffToken": "tok3n",
+    "waitToken": "task-tok3n",
+    "artifactKey": "inbox/push/b1.multipart",
+    "manifest": {"files": 3},
+    "uploadId": "u-b1",
+    "error": "Streampixel said no",
+    "uploadedAt": "2026-01-01T00:01:00.000Z",
+}
+
+
+def test_the_upload_token_view_is_status_times_and_reasons_only(account: MotoAccount) -> None:
+    seed(account, "b1", "failed", **HANDOFF_FACTS)
+    status, body = call("GET", "/builds/b1", headers={"Authorization": account.upload_authorization})
+    assert status == 200
+    assert set(body) == {
+        "buildId", "status", "source", "error", "receivedAt", "updatedAt", "uploadedAt", "timeline"
+    }  # fmt: skip
+    assert body["error"] == "Streampixel said no" and body["status"] == "failed"
+    assert body["timeline"] == [{"at": "2026-01-01T00:00:00.000Z", "event": "received", "status": "received"}]
+    assert "tok3n" not in json.dumps(body)
+
+
+def test_the_operator_view_keeps_facts_but_no_capability(account: MotoAccount) -> None:
+    seed(account, "b1", "failed", **HANDOFF_FACTS)
+    status, body = call("GET", "/builds/b1", headers=operator_auth(account))
+    assert status == 200
+    assert body["artifactKey"] == "inbox/push/b1.multipart" and body["manifest"] == {"files": 3}
+    assert body["uploadId"] == "u-b1" and body["metadata"]["projectId"] == "bp-main"
+    assert not {"zipKey", "zipUrl", "handoffToken", "waitToken"} & set(body)
+    assert "tok3n" not in json.dumps(body)
+
+
 # --------------------------------------------------------------------------------------- reading
 
 

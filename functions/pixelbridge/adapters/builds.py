@@ -149,10 +149,12 @@ class BuildRepository(BuildQueries):
         reason: str,
         fields: dict[str, Any] | None = None,
         remove: Sequence[str] = (),
+        event: str = "operator retry",
     ) -> BuildRecord | None:
-        """The one way out of a terminal status: an operator re-drives a failed or rejected build.
+        """The one way out of a terminal status: an operator re-drives a failed or rejected build, or a
+        signed pull takes over a push registration.
 
-        Audited: the timeline gets an ``operator retry`` entry naming both statuses and the reason.
+        Audited: the timeline gets an ``event`` entry naming both statuses and the reason.
         Conditional on the status the operator saw (``expected``), so it happens once; None otherwise.
         """
         if not is_terminal(expected) or is_terminal(to):
@@ -160,7 +162,7 @@ class BuildRepository(BuildQueries):
         return self._update(
             build_id,
             {**(fields or {}), "status": str(to), OPEN_ATTRIBUTE: OPEN_VALUE},
-            entry=("operator retry", f"{expected} -> {to}: {reason}", str(to), None),
+            entry=(event, f"{expected} -> {to}: {reason}", str(to), None),
             condition="#status = :expected",
             condition_values={":expected": str(expected)},
             remove=list(remove),

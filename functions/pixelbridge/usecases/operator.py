@@ -43,7 +43,7 @@ from pixelbridge.ports import (
     StreampixelPort,
     WorkflowPort,
 )
-from pixelbridge.usecases.intake import public_view
+from pixelbridge.usecases.build_views import operator_view, uploader_view
 from pixelbridge.usecases.redistribute import RedistributionRefused, Redistributor, live_history, live_since
 
 MAX_PAGE = 100
@@ -172,7 +172,11 @@ class OperatorApi:
         return {"builds": [summary(record) for record in page.records], "next": page.cursor}
 
     def get_build(self, build_id: str) -> dict[str, Any]:
-        return public_view(self._record(build_id))
+        return operator_view(self._record(build_id))
+
+    def build_status(self, build_id: str) -> dict[str, Any]:
+        """What BuildPixel's upload token may read (its ``statusUrl``): status, times, reasons."""
+        return uploader_view(self._record(build_id))
 
     # -- release a held build --------------------------------------------------------------------
     def release(self, build_id: str) -> dict[str, Any]:
