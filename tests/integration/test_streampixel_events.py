@@ -94,7 +94,9 @@ def test_an_event_matching_project_upload_and_file_url_moves_the_build(builds: B
     "forged",
     [
         {"uploadId": OTHER_UPLOAD},  # right fileUrl, someone else's uploadId
-        {"fileUrl": "https://downloads.example.test/dl/" + "x" * 32 + "/b1.zip"},  # right uploadId, wrong token
+        {
+            "fileUrl": "https://downloads.example.test/dl/" + "x" * 32 + "/b1.zip"
+        },  # right uploadId, wrong token
         {"projectId": None},  # no projectId: the project check is not skipped
         {"projectId": "67944b8a3f323be4b89a2273"},
         {"fileUrl": None},
@@ -126,7 +128,9 @@ def test_a_forged_upload_id_is_never_written_onto_a_build_that_has_none(builds: 
 def test_held_events_are_bounded(builds: BuildRepository) -> None:
     events, _, _ = handler(builds)
     for index in range(60):
-        events.handle(event("build.saving", uploadId=OTHER_UPLOAD, timestamp=f"t{index}", objection="o" * 5000))
+        events.handle(
+            event("build.saving", uploadId=OTHER_UPLOAD, timestamp=f"t{index}", objection="o" * 5000)
+        )
     held = record_of(builds)["heldEvents"]
     assert len(held) == 20
     assert held[-1]["timestamp"] == "t59"
@@ -192,7 +196,9 @@ def test_rejection_fails_the_waiting_task_with_the_objection_capped(builds: Buil
     events.handle(event("build.rejected", status="Reject", objection=objection))
     record = record_of(builds)
     assert record["status"] == "rejected"
-    assert record["objection"].startswith("Build is missing an executable") and len(record["objection"]) == 500
+    assert (
+        record["objection"].startswith("Build is missing an executable") and len(record["objection"]) == 500
+    )
     assert workflow.answers == [("failure", "task-token", ("Rejected", record["objection"]))]
     assert handoff.deleted == []  # one event's word does not delete the handoff zip
 

@@ -196,9 +196,17 @@ class ReleaseTasks:
         if not candidates:
             return None
         upload_id = candidates[0]
-        detail = f"the lost upload-file answer was uploadId {upload_id} (seen in Streampixel's events)"
+        self._builds.record_event(
+            record["buildId"],
+            "upload skipped",
+            f"the lost upload-file answer was uploadId {upload_id}: Streampixel's events for this "
+            "build's fileUrl name it, so the build is not uploaded twice",
+        )
+        now = self._builds.now_iso()
         self._record_upload(
-            record["buildId"], detail, {"uploadedAt": self._builds.now_iso(), "uploadId": upload_id}
+            record["buildId"],
+            "uploadId from Streampixel's events",
+            {"uploadedAt": now, "uploadId": upload_id},
         )
         return upload_id
 
@@ -314,13 +322,9 @@ class ReleaseTasks:
         route = rejected.get("route")
         if not (release_terms(rejected).never_dark and route and route != "-"):
             return
-        if not distribution_witnessed(rejected):  # a rejection alone is one event's word: not enough
-            if rejected.get("distributeRequestedAt"):
-                self._builds.record_event(
-                    rejected["buildId"],
-                    "never dark not started",
-                    "no build.distributing of this upload came before the rejection; the route is unchanged",
-                )
+        # Two signals, never a rejection alone: Streampixel's own answer to our distribute-file call,
+        # or a build.distributing of this same upload, before the rejection that vouched for the build.
+        if not (rejected.get("distributeRequestedAt") or distribution_witnessed(rejected)):
             return
         build_id = rejected["buildId"]
         previous = self._redistributor.current_live(str(route), excluding=build_id)

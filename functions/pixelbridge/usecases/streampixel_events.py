@@ -16,7 +16,7 @@ from typing import Any
 
 from pixelbridge.domain.handoff import token_from_url
 from pixelbridge.domain.records import BuildRecord, release_policy, release_terms
-from pixelbridge.domain.statuses import BuildStatus
+from pixelbridge.domain.statuses import BuildStatus, is_terminal
 from pixelbridge.domain.streampixel_webhook import (
     BEFORE_APPROVAL_EVENTS,
     MAX_HELD_EVENTS,
@@ -178,6 +178,10 @@ class StreampixelEvents:
         }
         status = capped(payload.status or "", 64)
         detail = f"Streampixel: {status}" if status else "Streampixel"
+        data = {"timestamp": payload.timestamp} if payload.timestamp else None
+        if is_terminal(record["status"]) and not record.get("redistribution"):
+            # a late (or forged) event of an ended build is a fact, not a change
+            return self._builds.record_event(build_id, event, detail, data=data) or record
         target: BuildStatus | None = BuildStatus.PROCESSING
         if event == "build.distributing":
             target = BuildStatus.DISTRIBUTING
@@ -194,7 +198,6 @@ class StreampixelEvents:
             fields.update({"rejectedAt": now, "objection": objection, "error": objection})
             detail = f"Streampixel rejected the build: {objection}"
             target = BuildStatus.REJECTED
-        data = {"timestamp": payload.timestamp} if payload.timestamp else None
         if target is not None:
             moved = self._builds.transition(
                 build_id, target, event=event, detail=detail, fields=fields, data=data, allow_same=True
