@@ -93,8 +93,9 @@ class StreampixelSimulator:
         self._late: Counter[str] = Counter()
         self._held_back: dict[str, list[dict[str, Any]]] = {}  # uploadId -> webhooks sent after the next one
         self._announce_before_answer = 0
-        self._queue_open = threading.Event()
-        self._queue_open.set()
+        self._queue_held = False
+        self._tickets_issued = 0  # uploads queued while held get tickets and then run one at a time
+        self._ticket_served = 0
         self._live: dict[str, str] = {}  # projectId -> the uploadId it serves
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -204,11 +205,15 @@ class StreampixelSimulator:
             self._pending_failures.extend([CallFailure(0, True)] * count)
 
     def hold_queue(self) -> None:
-        """Queued uploads stay queued (the shared build processor is busy) until ``release_queue``."""
-        self._queue_open.clear()
+        """Queued uploads stay queued (the shared build processor is busy) until ``release_queue``;
+        then they are processed one at a time, in the order they were uploaded."""
+        with self._idle:
+            self._queue_held = True
 
     def release_queue(self) -> None:
-        self._queue_open.set()
+        with self._idle:
+            self._queue_held = False
+            self._idle.notify_all()
 
     # -- observations ------------------------------------------------------------------------------
 
@@ -323,6 +328,9 @@ class StreampixelSimulator:
             self._uploads[upload.upload_id] = upload
             context.upload_id = upload.upload_id
             self._active_pipelines += 1
+            if self._queue_held:
+                upload.ticket = self._tickets_issued
+                self._tickets_issued += 1
             announce = self._announce_before_answer > 0
             self._announce_before_answer -= 1 if announce else 0
         if announce:
@@ -381,9 +389,7 @@ class StreampixelSimulator:
         try:
             if not upload.announced:
                 self._enter_stage(upload, "build.uploaded", "queued")
-            while not self._queue_open.wait(0.05):
-                if self._stopping.is_set():
-                    raise Stopped
+            self._wait_in_queue(upload)
             self._enter_stage(upload, "build.downloading", "downloading")
             with tempfile.TemporaryFile() as archive:
                 download(upload.file_url, into=archive)
@@ -400,8 +406,25 @@ class StreampixelSimulator:
         except Stopped:
             pass
         finally:
+            self._leave_queue(upload)
             self._send_held_back(upload.upload_id)
             self._pipeline_finished()
+
+    def _wait_in_queue(self, upload: Upload) -> None:
+        if upload.ticket is None:
+            return
+        with self._idle:
+            while self._queue_held or self._ticket_served != upload.ticket:
+                if self._stopping.is_set():
+                    raise Stopped
+                self._idle.wait(0.05)
+
+    def _leave_queue(self, upload: Upload) -> None:
+        with self._idle:
+            if upload.ticket is not None and self._ticket_served == upload.ticket:
+                self._ticket_served += 1
+                upload.ticket = None
+                self._idle.notify_all()
 
     def _run_distribution(self, upload: Upload) -> None:
         try:

@@ -592,7 +592,9 @@ def test_queued_uploads_wait_until_the_queue_is_released(
     sim.release_queue()
     finish(sim)
     assert sim.upload_state(first) == sim.upload_state(second) == "live"
-    assert sim.live_upload(PROJECT_A) in {first, second}
+    assert sim.live_upload(PROJECT_A) == second  # one at a time, in upload order: the last one serves
+    order = [(hook.upload_id, hook.event) for hook in sim.webhooks]
+    assert order.index((first, "build.approved")) < order.index((second, "build.downloading"))
 
 
 def test_a_dropped_connection_is_ambiguous_but_the_upload_happened(
