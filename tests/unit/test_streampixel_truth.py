@@ -215,22 +215,31 @@ def test_forged_events_with_a_guessed_file_url_delete_nothing() -> None:
     assert world.handoff.deleted == [] and world.record()["status"] == "processing"
 
 
-def test_a_rejection_alone_never_redistributes_the_previous_build() -> None:
-    """Never dark needs two signals: a rejection with neither a distribute-file answer nor a
-    build.distributing of this upload leaves the route alone."""
+def test_a_forged_rejection_after_distribution_does_not_roll_the_route_back() -> None:
+    """Never dark re-distributes the previous live build only on a rejection that vouches for the
+    build (its own fileUrl) and comes after Streampixel answered our distribute-file call."""
     previous = {
         **build("manual", status="live", uploadId=SECOND, liveSince="2026-11-28T00:00:00.000Z"),
         "buildId": "b0",
         "handoffToken": "z" * 40,
         "receivedAt": "2026-11-28T00:00:00.000Z",
     }
-    world = World(build("manual", status="processing", uploadId=FIRST), [])
+    world = World(build("manual", status="approved", uploadId=FIRST), [])
     world.builds.records["b0"] = previous
     world.send("build.extracting", FIRST)
-    world.send("build.rejected", FIRST, status="Reject", objection="forged after a leak")
+    world.tasks.distribute("b1")
+    world.tasks.await_event("b1", "distribution", "distribution-token")
+    forged_url = "https://downloads.example.test/dl/" + "a" * 40 + "/b1.zip"
+    assert not world.send("build.rejected", FIRST, fileUrl=forged_url, status="Reject", objection="forged")
+    assert not world.send("build.rejected", FIRST, fileUrl=None, status="Reject", objection="forged")
+    assert world.workflow.answers == [] and "rejectedAt" not in world.record()
+    assert world.send(
+        "build.rejected", FIRST, status="Reject", objection="Sanity check failed on the workers"
+    )
+    assert world.workflow.answers[0][:2] == ("failure", "distribution-token")
     assert world.tasks.finish("b1", "rejected", {"Error": "Rejected", "Cause": "x"})["status"] == "rejected"
-    assert world.workflow.started == []
-    assert "never dark" not in world.events_of()
+    assert [name for name, _ in world.workflow.started] != []  # the real rejection restores b0
+    assert "never dark" in world.events_of()
 
 
 def test_a_late_event_on_a_live_build_changes_nothing() -> None:
