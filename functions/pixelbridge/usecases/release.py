@@ -195,7 +195,7 @@ class ReleaseTasks:
         ]
         if not candidates:
             return None
-        upload_id = candidates[0]
+        upload_id = candidates[-1]  # queued uploads are processed in order: the last one serves
         self._builds.record_event(
             record["buildId"],
             "upload skipped",
