@@ -118,3 +118,21 @@ def test_forged_events_with_the_path_secret_change_nothing(make_stack: Callable[
     final = stack.wait_for_terminal("forged-1", timeout=60)
     assert final["status"] == "live"
     assert stack.simulator.live_upload(STREAMPIXEL_PROJECT_ID) == final["uploadId"] == upload_id
+
+
+def test_shuffled_and_duplicated_events_still_end_live_on_the_served_upload(
+    make_stack: Callable[..., LocalStack],
+) -> None:
+    stack = make_stack(slot_seconds=1, release_policy="manual")
+    stack.simulator.deliver_late("build.extracting")
+    stack.simulator.deliver_late("build.distributing")  # build.approved (live) overtakes it
+    stack.simulator.duplicate_webhooks("build.saving")
+    stack.simulator.duplicate_webhooks("build.approved", 2)
+    push(stack, "shuffled-1")
+    record = stack.wait_for_terminal("shuffled-1", timeout=60)
+    assert record["status"] == "live"
+    hooks = stack.simulator.delivered_events(record["uploadId"])
+    assert hooks.index("build.extracting") > hooks.index("build.saving")  # the knob did reorder them
+    assert events_of(record).count("live") == 1
+    assert stack.simulator.live_upload(STREAMPIXEL_PROJECT_ID) == record["uploadId"]
+    assert wait_until(lambda: handoff_keys(stack) == 0, timeout=30)
