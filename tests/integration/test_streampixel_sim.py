@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
 import socket
 import threading
 import time
@@ -557,6 +558,73 @@ def test_drop_and_duplicate_webhooks(
     second = client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True).upload_id
     finish(sim)
     assert receiver.events(second) == AUTO_EVENTS  # knobs are spent
+
+
+def test_announce_before_answer_and_late_webhooks(
+    sim: StreampixelSimulator, client: StreampixelClient, receiver: WebhookReceiver, file_host: str
+) -> None:
+    sim.announce_before_answer()
+    sim.deliver_late("build.extracting")
+    upload_id = client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True).upload_id
+    assert receiver.events(upload_id)[:1] == ["build.uploaded"]  # before the answer reached us
+    finish(sim)
+    assert receiver.events(upload_id) == [
+        "build.uploaded",
+        "build.downloading",
+        "build.saving",
+        "build.extracting",  # roughly in order: one stage late
+        "build.distributing",
+        "build.approved",
+    ]
+    assert sim.live_upload(PROJECT_A) == upload_id
+
+
+def test_queued_uploads_wait_until_the_queue_is_released(
+    sim: StreampixelSimulator, client: StreampixelClient, receiver: WebhookReceiver, file_host: str
+) -> None:
+    sim.hold_queue()
+    first = client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True).upload_id
+    second = client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True).upload_id
+    assert first and second
+    assert not sim.wait_idle(timeout=0.3)  # held indefinitely: this can only time out
+    assert (sim.upload_state(first), sim.upload_state(second)) == ("queued", "queued")
+    assert sim.live_upload(PROJECT_A) is None
+    sim.release_queue()
+    finish(sim)
+    assert sim.upload_state(first) == sim.upload_state(second) == "live"
+    assert sim.live_upload(PROJECT_A) == second  # one at a time, in upload order: the last one serves
+    order = [(hook.upload_id, hook.event) for hook in sim.webhooks]
+    assert order.index((first, "build.approved")) < order.index((second, "build.downloading"))
+
+
+def test_a_dropped_connection_is_ambiguous_but_the_upload_happened(
+    sim: StreampixelSimulator, client: StreampixelClient, receiver: WebhookReceiver, file_host: str
+) -> None:
+    sim.drop_next_connections(1)
+    with pytest.raises(Transient) as caught:
+        client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True)
+    assert caught.value.ambiguous is True
+    finish(sim)
+    hidden_upload = sim.calls[0].upload_id
+    assert hidden_upload is not None and receiver.events(hidden_upload) == AUTO_EVENTS
+
+
+def test_only_direct_downloads_and_24_hex_upload_ids(
+    sim: StreampixelSimulator,
+    client: StreampixelClient,
+    receiver: WebhookReceiver,
+    file_host: str,
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "builds" / "Folder.zip").mkdir()  # the file server answers 301 to "Folder.zip/"
+    upload_id = client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Folder.zip", auto_release=True).upload_id
+    finish(sim)
+    assert receiver.events(upload_id)[-1] == "build.rejected"
+    assert receiver.payloads(upload_id)[-1]["objection"] == OBJECTION_DOWNLOAD_FAILED
+    assert upload_id is not None and re.fullmatch(r"[0-9a-f]{24}", upload_id)
+    with pytest.raises(StreampixelError) as not_hex:
+        client.distribute_file(CREDS_A, PROJECT_A, "u1")
+    assert (not_hex.value.status, not_hex.value.message) == (400, "Invalid uploadId")
 
 
 def test_webhooks_are_not_retried(
