@@ -22,8 +22,10 @@ from pixelbridge.ports import (
 )
 
 CONVERTIBLE = {BuildStatus.RECEIVED, BuildStatus.STORED, BuildStatus.CONVERTING}
-# A conversion that never finished (Lambda killed at its time limit) is tried again this many times in all.
-MAX_CONVERT_ATTEMPTS = 3
+# Lambda invokes ConvertFunction at most this often per event (EventInvokeConfig MaximumRetryAttempts 1:
+# the first invocation and one retry). The second failure ends the build; a second kill (15-minute
+# limit, out of memory) runs no code at all, so the reconciler ends that build (see ``reconcile``).
+MAX_CONVERT_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
