@@ -103,7 +103,16 @@ class BuildRepository(BuildQueries):
         if only_if_status_in:
             values = {f":from{i}": str(status) for i, status in enumerate(sorted(only_if_status_in))}
             condition = f"#status IN ({', '.join(values)})"
-        return self._update(build_id, fields, entry=None, condition=condition, condition_values=values)
+        # A build set to a terminal status leaves the reconciler's work list (the sparse open-index).
+        ended = "status" in fields and is_terminal(str(fields["status"]))
+        return self._update(
+            build_id,
+            fields,
+            entry=None,
+            condition=condition,
+            condition_values=values,
+            remove=[OPEN_ATTRIBUTE] if ended else None,
+        )
 
     def remove_fields(self, build_id: str, names: list[str]) -> None:
         self._table.update_item(
