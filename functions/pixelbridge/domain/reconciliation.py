@@ -77,7 +77,7 @@ class Assessment:
 def last_progress_at(record: dict[str, Any]) -> datetime | None:
     for entry in reversed(record.get("timeline") or []):
         if entry.get("status") and entry.get("at"):
-            return parse_iso(str(entry["at"]))
+            return parse_iso(str(entry.get("lastAt") or entry["at"]))  # lastAt: a counted repeat
     stamp = record.get("updatedAt") or record.get("receivedAt")
     return parse_iso(str(stamp)) if stamp else None
 

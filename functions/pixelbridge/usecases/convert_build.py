@@ -28,6 +28,16 @@ CONVERTIBLE = {BuildStatus.RECEIVED, BuildStatus.STORED, BuildStatus.CONVERTING}
 MAX_CONVERT_ATTEMPTS = 2
 
 
+MAX_MANIFEST_NOTES = 20
+
+
+def bounded_notes(notes: list[str]) -> list[str]:
+    """The first notes and how many more: an archive may repeat one oddity thousands of times."""
+    if len(notes) <= MAX_MANIFEST_NOTES:
+        return notes
+    return [*notes[:MAX_MANIFEST_NOTES], f"... and {len(notes) - MAX_MANIFEST_NOTES} more notes like these"]
+
+
 @dataclass(frozen=True)
 class ConvertOutcome:
     build_id: str | None
@@ -107,6 +117,7 @@ class ConvertBuild:
         finally:
             body.close()
         summary = manifest.to_dict()
+        summary["notes"] = bounded_notes(summary["notes"])
         self._builds.transition(
             build_id,
             BuildStatus.CONVERTED,
