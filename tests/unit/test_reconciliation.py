@@ -244,3 +244,9 @@ def test_a_held_build_past_the_hold_window_ends_failed() -> None:
     )
     assert reconcile(builds, RecordingWorkflow()) == [{"buildId": "b-held", "action": "recorded failed"}]
     assert "hold window expired" in builds.records["b-held"]["error"]
+
+
+def test_a_counted_repeat_of_progress_counts_from_its_last_time() -> None:
+    record = build("queued", 600)
+    record["timeline"][0].update(repeats=3, lastAt=ago(5))
+    assert not assess(record, NOW, THRESHOLDS, facts_answer_token=False).stuck

@@ -86,7 +86,7 @@ def token_parked_at(record: dict[str, Any]) -> datetime | None:
     """When the current task token was parked (the workflow notes "waiting" right after)."""
     for entry in reversed(record.get("timeline") or []):
         if entry.get("event") == "waiting" and entry.get("at"):
-            return parse_iso(str(entry["at"]))
+            return parse_iso(str(entry.get("lastAt") or entry["at"]))
     return None
 
 
