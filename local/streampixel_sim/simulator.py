@@ -63,6 +63,7 @@ class StreampixelSimulator:
         region: str = "asia-pacific",
         host: str = "127.0.0.1",
         port: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._accounts = Accounts(accounts, projects)
         self._write_window = WriteWindow(window_seconds)
@@ -72,6 +73,7 @@ class StreampixelSimulator:
         self.allow_query_strings = allow_query_strings  # newer docs accept presigned URLs
         self.region = region
         self._address = (host, port)
+        self._clock = clock  # the rate-limit window's time; tests advance a fake one instead of sleeping
 
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
@@ -255,7 +257,7 @@ class StreampixelSimulator:
     # -- request handling (called from server threads) ---------------------------------------------
 
     def handle_post(self, path: str, content_type: str, raw_body: bytes) -> tuple[int, dict[str, Any]]:
-        arrived_monotonic, arrived_wall = time.monotonic(), time.time()
+        arrived_monotonic, arrived_wall = self._clock(), time.time()
         endpoint = endpoint_of(path)
         failure, delay = self._take_call_knobs()
         context = CallContext()

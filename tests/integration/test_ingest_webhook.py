@@ -394,6 +394,7 @@ def test_superseded_stops_a_build_not_yet_uploaded(account: MotoAccount, starter
     assert stored is not None
     assert stored["status"] == "superseded"
     assert "superseded in BuildPixel" in stored["error"]
+    assert "openShard" not in stored  # out of the reconciler's work list (the sparse open-index)
     assert send(envelope("build.superseded", "wh-s"))[1]["ignored"] is True  # terminal now
 
 

@@ -251,6 +251,44 @@ def test_release_starts_one_distribute_execution_for_a_held_build(account: MotoA
     assert (again, body["error"]) == (409, "conflict")
 
 
+def test_release_of_a_held_build_overtaken_on_its_route_answers_409_with_why(account: MotoAccount) -> None:
+    hold = {"streampixelProjectId": STREAMPIXEL_PROJECT, "policy": "hold", "account": "default"}
+    seed(account, "h3", "approved", route="held", release=hold, uploadId="u-1", receivedAt="2026-01-01")
+    seed(account, "h4", "queued", route="held", release=hold, receivedAt="2026-01-02")
+    status, body = call("POST", "/builds/h3/release", headers=operator_auth(account))
+    assert (status, body["error"]) == (409, "conflict") and "h4 is newer on route held" in body["message"]
+    assert executions(account) == {}
+    seed(account, "h5", "failed", route="held", release=hold, error="hold window expired", receivedAt="t")
+    status, body = call("POST", "/builds/h5/release", headers=operator_auth(account))
+    assert status == 409 and "hold window expired" in body["message"]
+
+
+def test_a_retried_held_build_can_be_released_again(account: MotoAccount) -> None:
+    hold = {"streampixelProjectId": STREAMPIXEL_PROJECT, "policy": "hold", "account": "default"}
+    seed(account, "h2", "approved", route="held", release=hold, uploadId="u-h2", approvedAt="t")
+    assert call("POST", "/builds/h2/release", headers=operator_auth(account))[0] == 202
+    account.client("dynamodb").update_item(
+        TableName=account.names["BuildsTable"],
+        Key={"buildId": {"S": "h2"}},
+        UpdateExpression="SET #s = :failed",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":failed": {"S": "failed"}},
+    )
+    status, body = call("POST", "/builds/h2/retry", headers=operator_auth(account))
+    assert (status, body["action"]) == (202, "retry:distribute")
+    assert "releaseRequestedAt" not in record("h2")
+    account.client("dynamodb").update_item(
+        TableName=account.names["BuildsTable"],
+        Key={"buildId": {"S": "h2"}},
+        UpdateExpression="SET #s = :approved",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":approved": {"S": "approved"}},
+    )
+    status, body = call("POST", "/builds/h2/release", headers=operator_auth(account))
+    assert (status, body["execution"]) == (202, "h2-release-2")
+    assert record("h2")["releaseExecution"] == "h2-release-2"
+
+
 def test_release_refuses_builds_that_are_not_held(account: MotoAccount) -> None:
     seed(account, "m1", "approved", uploadId="u-m1")  # manual route: its workflow distributes it
     seed(account, "l1", "live", uploadId="u-l1")

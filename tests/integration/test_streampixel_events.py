@@ -3,13 +3,16 @@ and forged events (a leaked webhook path secret) that must change nothing."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from pixelbridge.adapters.builds import BuildRepository
+from pixelbridge.adapters.item_size import item_size
 from pixelbridge.domain.streampixel_webhook import StreampixelEvent
+from pixelbridge.domain.timeline import SUMMARY_EVENT
 from pixelbridge.usecases.streampixel_events import StreampixelEvents
 from tests.support.aws import STREAMPIXEL_PROJECT, MotoAccount, moto_account
 from tests.support.fakes import RecordingHandoff, RecordingWorkflow
@@ -232,3 +235,34 @@ def test_held_events_of_the_build_s_own_upload_are_replayed_once_its_upload_id_i
     builds.set_fields("b1", {"uploadId": UPLOAD})
     assert events.replay_held("b1") == 1
     assert "build.uploaded" in timeline(builds)
+
+
+# moto re-reads the whole item on every write (~0.3 s per event here): the default flood summarises
+# the timeline twice; PIXELBRIDGE_EVENT_FLOOD=10000 runs the full flood (about an hour).
+EVENT_FLOOD = int(os.environ.get("PIXELBRIDGE_EVENT_FLOOD", "130"))
+
+
+def test_a_flood_of_events_keeps_the_record_small_and_the_real_approval_still_resumes(
+    builds: BuildRepository,
+) -> None:
+    """Outside parties decide how many events a build gets and how long their strings are."""
+    builds.set_fields("b1", {"waitToken": "task-token", "waitingFor": "approval"})
+    events, workflow, _ = handler(builds)
+    huge = "x" * 60_000
+    for number in range(EVENT_FLOOD):
+        stamp = f"2026-11-22T12:{number // 600 % 60:02d}:{number // 10 % 60:02d}.{number % 10}Z"
+        outcome = events.handle(event("build.downloading", status=f"Processing {huge}", timestamp=stamp))
+        assert outcome.matched
+    events.handle(event("build.approved", status="Approved", timestamp="2026-11-22T13:00:00Z"))
+    assert workflow.answers == [("success", "task-token", {"event": "build.approved"})]
+    record = builds.get("b1")
+    assert record is not None
+    assert record["status"] == "approved" and "waitToken" not in record
+    assert item_size(record) < 350 * 1024, item_size(record)
+    entries = record["timeline"]
+    assert entries[0]["event"] == "received" and "build.approved" in [
+        entry["event"] for entry in entries[-3:]
+    ]
+    (summary,) = [entry for entry in entries if entry["event"] == SUMMARY_EVENT]
+    kept = sum(int(entry.get("repeats", 1)) for entry in entries if entry["event"] == "build.downloading")
+    assert summary["omitted"] + kept == EVENT_FLOOD  # every event counted, none lost without a trace

@@ -23,8 +23,20 @@ from pixelbridge.ports import (
 
 TAKEN_OVER = "abandoned: the build was taken over while converting"
 CONVERTIBLE = {BuildStatus.RECEIVED, BuildStatus.STORED, BuildStatus.CONVERTING}
-# A conversion that never finished (Lambda killed at its time limit) is tried again this many times in all.
-MAX_CONVERT_ATTEMPTS = 3
+# Lambda invokes ConvertFunction at most this often per event (EventInvokeConfig MaximumRetryAttempts 1:
+# the first invocation and one retry). The second failure ends the build; a second kill (15-minute
+# limit, out of memory) runs no code at all, so the reconciler ends that build (see ``reconcile``).
+MAX_CONVERT_ATTEMPTS = 2
+
+
+MAX_MANIFEST_NOTES = 20
+
+
+def bounded_notes(notes: list[str]) -> list[str]:
+    """The first notes and how many more: an archive may repeat one oddity thousands of times."""
+    if len(notes) <= MAX_MANIFEST_NOTES:
+        return notes
+    return [*notes[:MAX_MANIFEST_NOTES], f"... and {len(notes) - MAX_MANIFEST_NOTES} more notes like these"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,7 @@ class ConvertBuild:
             self._handoff.delete(location.key)
             return ConvertOutcome(build_id, TAKEN_OVER)
         summary = manifest.to_dict()
+        summary["notes"] = bounded_notes(summary["notes"])
         self._builds.transition(
             build_id,
             BuildStatus.CONVERTED,

@@ -17,7 +17,7 @@ from pixelbridge.domain.competition import competitors
 from pixelbridge.domain.errors import PixelBridgeError, RateLimited, StreampixelError, Superseded, Transient
 from pixelbridge.domain.records import BuildRecord, release_policy, release_terms
 from pixelbridge.domain.slots import call_spacing_seconds, transient_backoff_seconds
-from pixelbridge.domain.statuses import BuildStatus
+from pixelbridge.domain.statuses import BuildStatus, is_terminal
 from pixelbridge.domain.streampixel_webhook import distribution_witnessed, is_upload_id
 from pixelbridge.domain.timeline import Clock, iso, utc_now
 from pixelbridge.domain.waiting import awaited_outcome, describe_error
@@ -143,13 +143,15 @@ class ReleaseTasks:
                 f"the upload-file call at {record['lastUploadAmbiguousAt']} may have reached Streampixel, "
                 "but no Streampixel event for this build's fileUrl arrived since; uploading again",
             )
-        self._builds.transition(
+        moved = self._builds.transition(
             build_id,
             BuildStatus.UPLOADING,
             event="uploading",
             detail=f"upload-file to project {release['streampixelProjectId']}",
             allow_same=True,
         )
+        if moved is None:
+            self._refuse_upload_of_ended_build(build_id)
         result = self._call_in_slot(
             record,
             "upload-file",
@@ -378,6 +380,14 @@ class ReleaseTasks:
     def _route_builds(self, record: BuildRecord) -> list[BuildRecord]:
         route = record.get("route")
         return self._builds.builds_for_route(route, limit=50) if route and route != "-" else []
+
+    def _refuse_upload_of_ended_build(self, build_id: str) -> None:
+        """The build ended while this task ran (superseded in BuildPixel, failed): never upload it."""
+        status = BuildStatus(self._record(build_id)["status"])
+        if status is BuildStatus.SUPERSEDED:
+            raise Superseded(f"build {build_id} was superseded; this build was not sent to Streampixel")
+        if is_terminal(status):
+            raise GaveUp(f"build {build_id} is already {status}; upload-file was not called")
 
     def _ensure_not_superseded(self, record: BuildRecord, *, before: str) -> None:
         if record.get("redistribution"):
