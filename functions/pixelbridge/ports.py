@@ -73,6 +73,7 @@ class BuildsPort(Protocol):
         reason: str,
         fields: dict[str, Any] | None = None,
         remove: Sequence[str] = (),
+        event: str = "operator retry",
     ) -> BuildRecord | None: ...
     def begin_redistribution(
         self,

@@ -414,6 +414,7 @@ def reconcile_builds() -> ReconcileBuilds:
         queue=settings.stuck_queue_seconds,
         release=settings.stuck_release_seconds,
         approval_timeout=settings.approval_timeout_seconds,
+        hold=settings.hold_window_seconds,
     )
     return ReconcileBuilds(
         builds=_use(_overrides.builds, builds),

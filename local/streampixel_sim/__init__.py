@@ -2,9 +2,11 @@
 
 Implements ``/pixelStripeApi/projects/{upload-file,distribute-file,test-webhook}`` as described in
 docs/ARCHITECTURE.md (Outside APIs), for the local demo and the end-to-end tests. Knobs inject the
-failures the bridge must survive (429s, 5xx, slow answers, rejected builds, lost or duplicated
-webhooks) and every API call and webhook delivery is recorded with its time so tests can assert
-spacing and ordering.
+failures the bridge must survive (429s, 5xx, slow answers, dropped connections, rejected builds,
+lost, duplicated or late webhooks, build.uploaded before the upload-file answer, a held queue of
+uploads processed in order) and every API call and webhook delivery is recorded with its time so
+tests can assert spacing and ordering; ``live_upload`` says which upload a project serves. As strict
+as the docs: direct downloads only (no redirect, no HTML page), 24-hex uploadIds.
 
 Run standalone: ``python -m local.streampixel_sim --account USER:KEY --project PROJECT:USER``.
 

@@ -36,10 +36,14 @@ def envelope(
 
 
 def download(file_url: str, into: IO[bytes]) -> None:
-    """Stream the zip into ``into`` (GET, no auth); any failure rejects the build."""
+    """Stream the zip into ``into`` (GET, no auth); any failure rejects the build.
+
+    Direct downloads only, as Streampixel documents: a redirect or an HTML page is a failure.
+    """
     try:
-        with requests.get(file_url, stream=True, timeout=DOWNLOAD_TIMEOUT) as response:
-            if response.status_code != 200:
+        with requests.get(file_url, stream=True, timeout=DOWNLOAD_TIMEOUT, allow_redirects=False) as response:
+            content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+            if response.status_code != 200 or content_type == "text/html":
                 raise BuildRejected(OBJECTION_DOWNLOAD_FAILED)
             for chunk in response.iter_content(chunk_size=1 << 20):
                 into.write(chunk)

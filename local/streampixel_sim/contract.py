@@ -70,6 +70,8 @@ class Upload:
     auto_release: bool
     state: str
     reject_at: tuple[str, str] | None  # (event, objection) from the reject_next_upload knob
+    announced: bool = False  # build.uploaded already sent before the upload-file answer
+    ticket: int | None = None  # its place in a held queue (hold_queue)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ class Handler(BaseHTTPRequestHandler):
         raw_body = self.rfile.read(length) if length > 0 else b""
         simulator = cast(SimulatorServer, self.server).simulator
         status, body = simulator.handle_post(self.path, self.headers.get("Content-Type", ""), raw_body)
+        if status == 0:  # drop_next_connections: processed, then the connection closes unanswered
+            self.close_connection = True
+            return
         self._send_json(status, body)
 
     def do_GET(self) -> None:

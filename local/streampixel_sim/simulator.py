@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import tempfile
 import threading
@@ -38,6 +39,8 @@ from local.streampixel_sim.contract import (
 from local.streampixel_sim.server import SimulatorServer
 from local.streampixel_sim.webhooks import post_webhook, webhook_record
 
+UPLOAD_ID = re.compile(r"[0-9a-f]{24}")  # Streampixel ids are Mongo ObjectIds
+
 
 class StreampixelSimulator:
     """In-process Streampixel: HTTP API on loopback, background build pipelines, webhook deliveries.
@@ -60,6 +63,7 @@ class StreampixelSimulator:
         region: str = "asia-pacific",
         host: str = "127.0.0.1",
         port: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._accounts = Accounts(accounts, projects)
         self._write_window = WriteWindow(window_seconds)
@@ -69,6 +73,7 @@ class StreampixelSimulator:
         self.allow_query_strings = allow_query_strings  # newer docs accept presigned URLs
         self.region = region
         self._address = (host, port)
+        self._clock = clock  # the rate-limit window's time; tests advance a fake one instead of sleeping
 
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
@@ -87,6 +92,13 @@ class StreampixelSimulator:
         self._pending_delays: deque[float] = deque()
         self._drops: Counter[str] = Counter()
         self._duplicates: Counter[str] = Counter()
+        self._late: Counter[str] = Counter()
+        self._held_back: dict[str, list[dict[str, Any]]] = {}  # uploadId -> webhooks sent after the next one
+        self._announce_before_answer = 0
+        self._queue_held = False
+        self._tickets_issued = 0  # uploads queued while held get tickets and then run one at a time
+        self._ticket_served = 0
+        self._live: dict[str, str] = {}  # projectId -> the uploadId it serves
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -178,6 +190,33 @@ class StreampixelSimulator:
         with self._lock:
             self._duplicates[event] += count
 
+    def deliver_late(self, event: str, count: int = 1) -> None:
+        """Out of order ("roughly the order listed"): the next ``count`` webhooks of ``event`` are sent
+        after the next webhook of the same upload (or when its pipeline ends)."""
+        with self._lock:
+            self._late[event] += count
+
+    def announce_before_answer(self, count: int = 1) -> None:
+        """The next ``count`` accepted uploads send ``build.uploaded`` before upload-file answers."""
+        with self._lock:
+            self._announce_before_answer += count
+
+    def drop_next_connections(self, count: int = 1) -> None:
+        """Process the next ``count`` calls fully, then close the connection without an answer."""
+        with self._lock:
+            self._pending_failures.extend([CallFailure(0, True)] * count)
+
+    def hold_queue(self) -> None:
+        """Queued uploads stay queued (the shared build processor is busy) until ``release_queue``;
+        then they are processed one at a time, in the order they were uploaded."""
+        with self._idle:
+            self._queue_held = True
+
+    def release_queue(self) -> None:
+        with self._idle:
+            self._queue_held = False
+            self._idle.notify_all()
+
     # -- observations ------------------------------------------------------------------------------
 
     @property
@@ -199,6 +238,11 @@ class StreampixelSimulator:
         with self._lock:
             return [hook.event for hook in self._webhooks if hook.upload_id == upload_id and not hook.dropped]
 
+    def live_upload(self, project_id: str) -> str | None:
+        """The uploadId the project serves now (the last one that went live), or None."""
+        with self._lock:
+            return self._live.get(project_id)
+
     def upload_state(self, upload_id: str) -> str | None:
         """queued/downloading/extracting/saving/distributing/approved/live/rejected, or None if unknown."""
         with self._lock:
@@ -213,7 +257,7 @@ class StreampixelSimulator:
     # -- request handling (called from server threads) ---------------------------------------------
 
     def handle_post(self, path: str, content_type: str, raw_body: bytes) -> tuple[int, dict[str, Any]]:
-        arrived_monotonic, arrived_wall = time.monotonic(), time.time()
+        arrived_monotonic, arrived_wall = self._clock(), time.time()
         endpoint = endpoint_of(path)
         failure, delay = self._take_call_knobs()
         context = CallContext()
@@ -223,6 +267,8 @@ class StreampixelSimulator:
             status, body = self._process(endpoint, content_type, raw_body, context, arrived_monotonic)
             if failure is not None:
                 status, body = failure.status, {"message": "Internal server error"}
+        if status == 0:
+            body = {}  # the server closes the connection without an answer
         self._record_call(
             RecordedCall(
                 arrived_monotonic,
@@ -284,6 +330,14 @@ class StreampixelSimulator:
             self._uploads[upload.upload_id] = upload
             context.upload_id = upload.upload_id
             self._active_pipelines += 1
+            if self._queue_held:
+                upload.ticket = self._tickets_issued
+                self._tickets_issued += 1
+            announce = self._announce_before_answer > 0
+            self._announce_before_answer -= 1 if announce else 0
+        if announce:
+            upload.announced = True
+            self._deliver(envelope("build.uploaded", project_id, upload.upload_id, file_url, None))
         self._spawn(self._run_upload_pipeline, upload)
         return {"message": "Build queued for processing", "uploadId": upload.upload_id}
 
@@ -292,6 +346,8 @@ class StreampixelSimulator:
             user_id, project_id = self._accounts.check_access(body, extra_required=("uploadId",))
             context.upload_id = body["uploadId"]
             self._write_window.take(user_id, now)
+            if not UPLOAD_ID.fullmatch(str(body["uploadId"])):
+                raise ApiError(400, "Invalid uploadId")
             upload = self._uploads.get(body["uploadId"])
             if upload is None or upload.project_id != project_id:
                 raise ApiError(404, "File not found in project")
@@ -333,7 +389,9 @@ class StreampixelSimulator:
 
     def _run_upload_pipeline(self, upload: Upload) -> None:
         try:
-            self._enter_stage(upload, "build.uploaded", "queued")
+            if not upload.announced:
+                self._enter_stage(upload, "build.uploaded", "queued")
+            self._wait_in_queue(upload)
             self._enter_stage(upload, "build.downloading", "downloading")
             with tempfile.TemporaryFile() as archive:
                 download(upload.file_url, into=archive)
@@ -350,7 +408,25 @@ class StreampixelSimulator:
         except Stopped:
             pass
         finally:
+            self._leave_queue(upload)
+            self._send_held_back(upload.upload_id)
             self._pipeline_finished()
+
+    def _wait_in_queue(self, upload: Upload) -> None:
+        if upload.ticket is None:
+            return
+        with self._idle:
+            while self._queue_held or self._ticket_served != upload.ticket:
+                if self._stopping.is_set():
+                    raise Stopped
+                self._idle.wait(0.05)
+
+    def _leave_queue(self, upload: Upload) -> None:
+        with self._idle:
+            if upload.ticket is not None and self._ticket_served == upload.ticket:
+                self._ticket_served += 1
+                upload.ticket = None
+                self._idle.notify_all()
 
     def _run_distribution(self, upload: Upload) -> None:
         try:
@@ -364,6 +440,7 @@ class StreampixelSimulator:
         except Stopped:
             pass
         finally:
+            self._send_held_back(upload.upload_id)
             self._pipeline_finished()
 
     def _enter_stage(self, upload: Upload, event: str, state: str) -> None:
@@ -384,6 +461,8 @@ class StreampixelSimulator:
     def _set_state(self, upload: Upload, state: str) -> None:
         with self._lock:
             upload.state = state
+            if state == "live":
+                self._live[upload.project_id] = upload.upload_id
 
     def _pipeline_finished(self) -> None:
         with self._idle:
@@ -398,10 +477,16 @@ class StreampixelSimulator:
         Returns the last delivery record, or None when no URL is configured.
         """
         event = payload["event"]
+        upload_id = payload.get("uploadId")
         with self._lock:
             url = self._webhook_urls.get(payload["projectId"])
             if url is None:
                 return None
+            if upload_id and self._late[event] > 0:
+                self._late[event] -= 1
+                self._held_back.setdefault(upload_id, []).append(payload)
+                return None
+            late = self._held_back.pop(upload_id, []) if upload_id else []
             if self._drops[event] > 0:
                 self._drops[event] -= 1
                 dropped = webhook_record(payload, url, None, None, dropped=True)
@@ -416,4 +501,19 @@ class StreampixelSimulator:
             record = post_webhook(url, payload)
             with self._lock:
                 self._webhooks.append(record)
+        for held in late:
+            self._post(url, held)
         return record
+
+    def _post(self, url: str, payload: dict[str, Any]) -> None:
+        record = post_webhook(url, payload)
+        with self._lock:
+            self._webhooks.append(record)
+
+    def _send_held_back(self, upload_id: str) -> None:
+        with self._lock:
+            late = self._held_back.pop(upload_id, [])
+            url = self._webhook_urls.get(late[0]["projectId"]) if late else None
+        for held in late:
+            if url is not None:
+                self._post(url, held)

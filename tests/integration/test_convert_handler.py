@@ -151,3 +151,13 @@ def test_objects_outside_the_inbox_and_other_buckets_are_ignored(account: MotoAc
     other = object_created(account, "inbox/push/x.multipart")
     other["detail"]["bucket"]["name"] = "someone-elses-bucket"
     assert convert(other) == {"results": []}
+
+
+def test_a_late_event_for_a_push_taken_over_by_a_signed_pull_converts_nothing(account: MotoAccount) -> None:
+    from pixelbridge import wiring
+
+    push(account, "conv-taken", ue_like_targz(pak_bytes=1024))
+    wiring.builds().set_fields("conv-taken", {"source": "pull", "status": "received"})
+    result = convert(object_created(account, "inbox/push/conv-taken.multipart"))["results"][0]["result"]
+    assert result == "ignored: the build is registered from pull"
+    assert record("conv-taken")["status"] == "received" and executions(account) == []

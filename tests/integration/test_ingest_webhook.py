@@ -178,6 +178,65 @@ def test_build_already_pushed_is_not_fetched(account: MotoAccount, starter: Reco
     assert events_of("wh-pushed") == ["received", "stored", "pull arrival"]
 
 
+def push_as_uploader(account: MotoAccount, build_id: str, **metadata: str) -> int:
+    from pixelbridge.handlers import ingest
+
+    multipart, content_type = encode_custom_deploy(
+        sample_metadata(build_id, **metadata), ue_like_targz(pak_bytes=1024)
+    )
+    headers = {"Content-Type": content_type, "Authorization": account.upload_authorization}
+    push_event = function_url_event("POST", "/builds/upload", body=multipart, headers=headers)
+    status: int = ingest.handler(push_event, FakeLambdaContext("IngestFunction"))["statusCode"]
+    return status
+
+
+def test_a_squatted_linux_push_does_not_block_the_signed_pull(
+    account: MotoAccount, starter: RecordingStarter
+) -> None:
+    # An upload-token holder registers the id of a coming build as a Linux build: it ends skipped.
+    assert push_as_uploader(account, "wh-squat", platform="Linux") == 202
+    assert record("wh-squat")["status"] == "skipped"  # type: ignore[index]
+    status, body, _ = send(envelope("build.complete", "wh-squat"))
+    assert (status, body) == (202, {"buildId": "wh-squat", "status": "received"})
+    assert starter.started == [("wh-squat", ARTIFACT_URL)]
+    taken = record("wh-squat")
+    assert taken is not None and taken["status"] == "received" and taken["source"] == "pull"
+    assert taken["sources"] == ["push", "pull"] and taken["metadata"]["platform"] == "Win64"
+    assert taken["route"] != "-" and "error" not in taken
+    assert events_of("wh-squat")[-3:] == ["pull arrival", "pull took over", "fetch requested"]
+    assert "differs from the push in platform" in taken["timeline"][-2]["detail"]
+
+
+def test_a_differing_push_not_yet_uploaded_is_stopped_and_taken_over(
+    account: MotoAccount, starter: RecordingStarter
+) -> None:
+    assert push_as_uploader(account, "wh-squat2", branch="attacker", commit="0000") == 202
+    assert record("wh-squat2")["status"] == "stored"  # type: ignore[index]
+    status, body, _ = send(envelope("build.complete", "wh-squat2"))
+    assert (status, body["status"]) == (202, "received")
+    assert starter.started == [("wh-squat2", ARTIFACT_URL)]
+    taken = record("wh-squat2")
+    assert taken is not None and taken["source"] == "pull" and taken["metadata"]["branch"] == "main"
+    assert "artifactKey" not in taken  # the pushed artifact is not the pulled build's
+    assert events_of("wh-squat2")[-3:] == ["push stopped", "pull took over", "fetch requested"]
+    assert "differs from the push in branch, commit" in taken["timeline"][-2]["detail"]
+
+
+def test_a_differing_push_streampixel_already_has_is_not_taken_over(
+    account: MotoAccount, starter: RecordingStarter
+) -> None:
+    from pixelbridge import wiring
+
+    assert push_as_uploader(account, "wh-sent", branch="other") == 202
+    wiring.builds().set_fields("wh-sent", {"status": "uploading", "uploadId": "u-sent"})
+    status, body, _ = send(envelope("build.complete", "wh-sent"))
+    assert (status, body["status"]) == (200, "uploading")
+    assert starter.started == []
+    kept = record("wh-sent")
+    assert kept is not None and kept["source"] == "push" and kept["metadata"]["branch"] == "other"
+    assert events_of("wh-sent")[-2:] == ["pull arrival", "pull not taken over"]
+
+
 def test_unrouted_platform_is_skipped_without_fetch(account: MotoAccount, starter: RecordingStarter) -> None:
     status, body, _ = send(envelope("build.complete", "wh-linux", platform="Linux"))
     assert status == 202
@@ -335,6 +394,7 @@ def test_superseded_stops_a_build_not_yet_uploaded(account: MotoAccount, starter
     assert stored is not None
     assert stored["status"] == "superseded"
     assert "superseded in BuildPixel" in stored["error"]
+    assert "openShard" not in stored  # out of the reconciler's work list (the sparse open-index)
     assert send(envelope("build.superseded", "wh-s"))[1]["ignored"] is True  # terminal now
 
 

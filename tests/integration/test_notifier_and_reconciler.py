@@ -160,4 +160,5 @@ def test_sample_events_run_through_the_handlers(account: tuple[MotoAccount, dict
     assert reconciler.handler(schedule, FakeLambdaContext("ReconcilerFunction")) == {
         "checked": 0,
         "actions": [],
+        "errors": [],
     }

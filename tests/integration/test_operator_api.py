@@ -135,6 +135,52 @@ def test_buildpixel_upload_header_reads_one_build_but_nothing_else(account: Moto
     assert call("POST", "/builds/b1/retry", headers=upload)[0] == 401
 
 
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=abc", "limit=1000", "route=" + "r" * 65, "next=" + "c" * 3000]
+)
+def test_operator_query_is_not_validated_before_the_token(account: MotoAccount, query: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": account.upload_authorization}):
+        status, body = call("GET", "/builds", headers=headers, query=query)
+        assert (status, body["error"]) == (401, "unauthorized")
+    status, body = call("GET", "/builds", headers=operator_auth(account), query=query)
+    assert (status, body["error"]) == (400, "invalid_request")
+
+
+HANDOFF_FACTS = {
+    "zipKey": "dl/tok3n/b1.zip",
+    "zipUrl": "https://handoff.example/dl/tok3n/b1.zip",
+    "handoffToken": "tok3n",
+    "waitToken": "task-tok3n",
+    "artifactKey": "inbox/push/b1.multipart",
+    "manifest": {"files": 3},
+    "uploadId": "u-b1",
+    "error": "Streampixel said no",
+    "uploadedAt": "2026-01-01T00:01:00.000Z",
+}
+
+
+def test_the_upload_token_view_is_status_times_and_reasons_only(account: MotoAccount) -> None:
+    seed(account, "b1", "failed", **HANDOFF_FACTS)
+    status, body = call("GET", "/builds/b1", headers={"Authorization": account.upload_authorization})
+    assert status == 200
+    assert set(body) == {
+        "buildId", "status", "source", "error", "receivedAt", "updatedAt", "uploadedAt", "timeline"
+    }  # fmt: skip
+    assert body["error"] == "Streampixel said no" and body["status"] == "failed"
+    assert body["timeline"] == [{"at": "2026-01-01T00:00:00.000Z", "event": "received", "status": "received"}]
+    assert "tok3n" not in json.dumps(body)
+
+
+def test_the_operator_view_keeps_facts_but_no_capability(account: MotoAccount) -> None:
+    seed(account, "b1", "failed", **HANDOFF_FACTS)
+    status, body = call("GET", "/builds/b1", headers=operator_auth(account))
+    assert status == 200
+    assert body["artifactKey"] == "inbox/push/b1.multipart" and body["manifest"] == {"files": 3}
+    assert body["uploadId"] == "u-b1" and body["metadata"]["projectId"] == "bp-main"
+    assert not {"zipKey", "zipUrl", "handoffToken", "waitToken"} & set(body)
+    assert "tok3n" not in json.dumps(body)
+
+
 # --------------------------------------------------------------------------------------- reading
 
 
@@ -203,6 +249,44 @@ def test_release_starts_one_distribute_execution_for_a_held_build(account: MotoA
     assert "release requested" in [entry["event"] for entry in record("h1")["timeline"]]
     again, body = call("POST", "/builds/h1/release", headers=operator_auth(account))
     assert (again, body["error"]) == (409, "conflict")
+
+
+def test_release_of_a_held_build_overtaken_on_its_route_answers_409_with_why(account: MotoAccount) -> None:
+    hold = {"streampixelProjectId": STREAMPIXEL_PROJECT, "policy": "hold", "account": "default"}
+    seed(account, "h3", "approved", route="held", release=hold, uploadId="u-1", receivedAt="2026-01-01")
+    seed(account, "h4", "queued", route="held", release=hold, receivedAt="2026-01-02")
+    status, body = call("POST", "/builds/h3/release", headers=operator_auth(account))
+    assert (status, body["error"]) == (409, "conflict") and "h4 is newer on route held" in body["message"]
+    assert executions(account) == {}
+    seed(account, "h5", "failed", route="held", release=hold, error="hold window expired", receivedAt="t")
+    status, body = call("POST", "/builds/h5/release", headers=operator_auth(account))
+    assert status == 409 and "hold window expired" in body["message"]
+
+
+def test_a_retried_held_build_can_be_released_again(account: MotoAccount) -> None:
+    hold = {"streampixelProjectId": STREAMPIXEL_PROJECT, "policy": "hold", "account": "default"}
+    seed(account, "h2", "approved", route="held", release=hold, uploadId="u-h2", approvedAt="t")
+    assert call("POST", "/builds/h2/release", headers=operator_auth(account))[0] == 202
+    account.client("dynamodb").update_item(
+        TableName=account.names["BuildsTable"],
+        Key={"buildId": {"S": "h2"}},
+        UpdateExpression="SET #s = :failed",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":failed": {"S": "failed"}},
+    )
+    status, body = call("POST", "/builds/h2/retry", headers=operator_auth(account))
+    assert (status, body["action"]) == (202, "retry:distribute")
+    assert "releaseRequestedAt" not in record("h2")
+    account.client("dynamodb").update_item(
+        TableName=account.names["BuildsTable"],
+        Key={"buildId": {"S": "h2"}},
+        UpdateExpression="SET #s = :approved",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":approved": {"S": "approved"}},
+    )
+    status, body = call("POST", "/builds/h2/release", headers=operator_auth(account))
+    assert (status, body["execution"]) == (202, "h2-release-2")
+    assert record("h2")["releaseExecution"] == "h2-release-2"
 
 
 def test_release_refuses_builds_that_are_not_held(account: MotoAccount) -> None:

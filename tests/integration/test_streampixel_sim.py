@@ -8,9 +8,9 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
 import socket
 import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -150,13 +150,32 @@ def file_host(tmp_path: Path) -> Iterator[str]:
     server.server_close()
 
 
+class ManualClock:
+    """The simulator's rate-limit clock: tests move it instead of sleeping against a short window."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture
-def sim(receiver: WebhookReceiver) -> Iterator[StreampixelSimulator]:
+def window_clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def sim(receiver: WebhookReceiver, window_clock: ManualClock) -> Iterator[StreampixelSimulator]:
     simulator = StreampixelSimulator(
         accounts={USER_A: KEY_A, USER_B: KEY_B},
         projects={PROJECT_A: USER_A, PROJECT_A2: USER_A, PROJECT_B: USER_B},
         window_seconds=0.0,
         stage_delay=STAGE_DELAY,
+        clock=window_clock,
     )
     simulator.start()
     simulator.set_webhook_url(PROJECT_A, receiver.url)
@@ -283,13 +302,13 @@ def test_distribute_refusals(
 
 
 def test_429_within_window_then_success_after_it(
-    sim: StreampixelSimulator, client: StreampixelClient, file_host: str
+    sim: StreampixelSimulator, client: StreampixelClient, file_host: str, window_clock: ManualClock
 ) -> None:
     sim.window_seconds = 0.5
     client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True)
     with pytest.raises(RateLimited, match="Rate limit exceeded"):
         client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True)
-    time.sleep(0.55)
+    window_clock.advance(0.55)
     client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True)
     finish(sim)
 
@@ -297,26 +316,25 @@ def test_429_within_window_then_success_after_it(
     accepted = [call for call in sim.calls if call.http_status == 200]
     assert len(accepted) == 2 and all(call.upload_id for call in accepted)
     assert accepted[1].monotonic - accepted[0].monotonic >= 0.5
-    assert accepted[1].wall_time - accepted[0].wall_time >= 0.45
     assert [c.endpoint for c in sim.calls] == ["upload-file"] * 3
     assert all((c.user_id, c.project_id) == (USER_A, PROJECT_A) for c in sim.calls)
 
 
 def test_429_does_not_consume_the_window(
-    sim: StreampixelSimulator, client: StreampixelClient, file_host: str
+    sim: StreampixelSimulator, client: StreampixelClient, file_host: str, window_clock: ManualClock
 ) -> None:
     sim.window_seconds = 0.5
     client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True)
-    time.sleep(0.3)
+    window_clock.advance(0.3)
     with pytest.raises(RateLimited):
         client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True)
-    time.sleep(0.25)  # 0.55 s after the accepted call, only 0.25 s after the 429
+    window_clock.advance(0.25)  # 0.55 s after the accepted call, only 0.25 s after the 429
     client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True)
     finish(sim)
 
 
 def test_window_is_shared_by_upload_and_distribute_and_is_per_user(
-    sim: StreampixelSimulator, client: StreampixelClient, file_host: str
+    sim: StreampixelSimulator, client: StreampixelClient, file_host: str, window_clock: ManualClock
 ) -> None:
     sim.window_seconds = 0.8
     upload_id = client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=False).upload_id
@@ -326,7 +344,7 @@ def test_window_is_shared_by_upload_and_distribute_and_is_per_user(
         client.distribute_file(CREDS_A, PROJECT_A, upload_id)
     # Another user has a window of their own.
     client.upload_file(CREDS_B, PROJECT_B, f"{file_host}/Game.zip", auto_release=True)
-    time.sleep(0.8)
+    window_clock.advance(0.85)
     client.distribute_file(CREDS_A, PROJECT_A, upload_id)
     finish(sim)
     statuses = [(c.endpoint, c.user_id, c.http_status) for c in sim.calls]
@@ -557,6 +575,73 @@ def test_drop_and_duplicate_webhooks(
     second = client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True).upload_id
     finish(sim)
     assert receiver.events(second) == AUTO_EVENTS  # knobs are spent
+
+
+def test_announce_before_answer_and_late_webhooks(
+    sim: StreampixelSimulator, client: StreampixelClient, receiver: WebhookReceiver, file_host: str
+) -> None:
+    sim.announce_before_answer()
+    sim.deliver_late("build.extracting")
+    upload_id = client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True).upload_id
+    assert receiver.events(upload_id)[:1] == ["build.uploaded"]  # before the answer reached us
+    finish(sim)
+    assert receiver.events(upload_id) == [
+        "build.uploaded",
+        "build.downloading",
+        "build.saving",
+        "build.extracting",  # roughly in order: one stage late
+        "build.distributing",
+        "build.approved",
+    ]
+    assert sim.live_upload(PROJECT_A) == upload_id
+
+
+def test_queued_uploads_wait_until_the_queue_is_released(
+    sim: StreampixelSimulator, client: StreampixelClient, receiver: WebhookReceiver, file_host: str
+) -> None:
+    sim.hold_queue()
+    first = client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True).upload_id
+    second = client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True).upload_id
+    assert first and second
+    assert not sim.wait_idle(timeout=0.3)  # held indefinitely: this can only time out
+    assert (sim.upload_state(first), sim.upload_state(second)) == ("queued", "queued")
+    assert sim.live_upload(PROJECT_A) is None
+    sim.release_queue()
+    finish(sim)
+    assert sim.upload_state(first) == sim.upload_state(second) == "live"
+    assert sim.live_upload(PROJECT_A) == second  # one at a time, in upload order: the last one serves
+    order = [(hook.upload_id, hook.event) for hook in sim.webhooks]
+    assert order.index((first, "build.approved")) < order.index((second, "build.downloading"))
+
+
+def test_a_dropped_connection_is_ambiguous_but_the_upload_happened(
+    sim: StreampixelSimulator, client: StreampixelClient, receiver: WebhookReceiver, file_host: str
+) -> None:
+    sim.drop_next_connections(1)
+    with pytest.raises(Transient) as caught:
+        client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=True)
+    assert caught.value.ambiguous is True
+    finish(sim)
+    hidden_upload = sim.calls[0].upload_id
+    assert hidden_upload is not None and receiver.events(hidden_upload) == AUTO_EVENTS
+
+
+def test_only_direct_downloads_and_24_hex_upload_ids(
+    sim: StreampixelSimulator,
+    client: StreampixelClient,
+    receiver: WebhookReceiver,
+    file_host: str,
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "builds" / "Folder.zip").mkdir()  # the file server answers 301 to "Folder.zip/"
+    upload_id = client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Folder.zip", auto_release=True).upload_id
+    finish(sim)
+    assert receiver.events(upload_id)[-1] == "build.rejected"
+    assert receiver.payloads(upload_id)[-1]["objection"] == OBJECTION_DOWNLOAD_FAILED
+    assert upload_id is not None and re.fullmatch(r"[0-9a-f]{24}", upload_id)
+    with pytest.raises(StreampixelError) as not_hex:
+        client.distribute_file(CREDS_A, PROJECT_A, "u1")
+    assert (not_hex.value.status, not_hex.value.message) == (400, "Invalid uploadId")
 
 
 def test_webhooks_are_not_retried(

@@ -125,11 +125,12 @@ class InMemoryBuilds:
         reason: str,
         fields: dict[str, Any] | None = None,
         remove: Sequence[str] = (),
+        event: str = "operator retry",
     ) -> BuildRecord | None:
         return self._update(
             build_id,
             {**(fields or {}), "status": str(to)},
-            entry=("operator retry", f"{expected} -> {to}: {reason}", str(to), None),
+            entry=(event, f"{expected} -> {to}: {reason}", str(to), None),
             allowed=lambda record: record["status"] == str(expected),
             remove=remove,
         )

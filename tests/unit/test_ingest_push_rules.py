@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from local.buildpixel import encode_custom_deploy, sample_metadata
@@ -9,6 +11,8 @@ from local.sample_build import ue_like_targz
 from pixelbridge.adapters.multipart import parse_build_upload
 from pixelbridge.domain.errors import Invalid, TooLarge, Unauthorized, Unavailable, UnsupportedFormat
 from pixelbridge.domain.routes import Route
+from pixelbridge.domain.statuses import BuildStatus
+from pixelbridge.usecases.build_views import UPLOADER_FIELDS
 from pixelbridge.usecases.ingest_push import IngestPush
 from tests.support.fakes import InMemoryBuilds, MemoryInbox
 
@@ -53,6 +57,25 @@ def test_a_repeat_push_reports_the_known_build_and_is_not_taken_in_again() -> No
     assert not again.taken_in
     assert again.body["status"] == "stored"
     assert "zipUrl" not in again.body and "handoffToken" not in again.body
+
+
+def test_a_repeat_push_of_a_converted_build_learns_no_key_token_or_url() -> None:
+    builds, inbox = InMemoryBuilds(), MemoryInbox()
+    body, content_type = push_body("p-3")
+    use_case = ingest(builds, inbox)
+    use_case(body=body, content_type=content_type, authorization=TOKEN)
+    handoff = {
+        "zipKey": "dl/s3cret/p-3.zip",
+        "zipUrl": "https://h/dl/s3cret/p-3.zip",
+        "handoffToken": "s3cret",
+    }
+    builds.transition("p-3", BuildStatus.CONVERTED, event="converted", detail="3 files", fields=handoff)
+    again = use_case(body=body, content_type=content_type, authorization=TOKEN)
+    assert again.body["status"] == "converted" and again.body["buildId"] == "p-3"
+    assert "s3cret" not in json.dumps(again.body)
+    assert set(again.body) <= set(UPLOADER_FIELDS) | {"timeline"}
+    assert {entry["event"] for entry in again.body["timeline"]} >= {"received", "stored", "converted"}
+    assert all(set(entry) <= {"at", "event", "status"} for entry in again.body["timeline"])
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,11 @@ from pixelbridge.adapters.item_size import MAX_ITEM_BYTES, ItemTooLarge, ensure_
 class RecordingTable:
     def __init__(self) -> None:
         self.writes: list[str] = []
+        self.items: list[dict[str, Any]] = []
 
     def put_item(self, **kwargs: Any) -> None:
         self.writes.append("put_item")
+        self.items.append(kwargs["Item"])
 
     def update_item(self, **kwargs: Any) -> dict[str, Any]:
         self.writes.append("update_item")
@@ -48,7 +50,7 @@ def test_ensure_fits_refuses_above_400_kb_only() -> None:
 def test_the_builds_adapter_refuses_an_oversized_record_before_writing() -> None:
     dynamodb = RecordingDynamoDB()
     builds = BuildRepository("builds", dynamodb=dynamodb)
-    record = {"buildId": "b-huge", "status": "received", "metadata": {"notes": "n" * MAX_ITEM_BYTES}}
+    record = {"buildId": "b-huge", "status": "received", "metadata": {"notes": ["n" * 8000] * 60}}
     with pytest.raises(ItemTooLarge, match="build b-huge"):
         builds.create(record, event="received")
     assert dynamodb.table.writes == []

@@ -77,6 +77,20 @@ def test_reason_never_carries_urls_or_unbounded_text() -> None:
     assert redact("see s3://bucket/key now") == "see <url> now"
 
 
+def test_an_objection_from_outside_is_shown_escaped_and_capped_in_operator_messages() -> None:
+    """A forged objection cannot add lines or headers to the email, nor hide text with bidi controls."""
+    objection = "Bad build\nSubject: wire money\r\nFrom: ceo\u202e\u200b" + "y" * 5000
+    change = status_change(record("distributing"), record("rejected", objection=objection))
+    assert change is not None
+    subject, body = operator_message(change)
+    assert "\n" not in subject
+    objection_line = body.splitlines()[-1]
+    assert objection_line.startswith(
+        "Objection: Bad build\\nSubject: wire money\\r\\nFrom: ceo\\u202e\\u200b"
+    )
+    assert len(body.splitlines()) == 3 and len(objection_line) <= 1100
+
+
 @pytest.mark.parametrize(
     ("before", "error", "expected"),
     [

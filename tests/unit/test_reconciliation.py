@@ -54,8 +54,28 @@ def test_notes_are_not_progress() -> None:
 
 
 def test_pre_workflow_builds_are_only_flagged() -> None:
-    verdict = assess(build("converting", 21), NOW, THRESHOLDS, facts_answer_token=False)
+    verdict = assess(build("received", 61), NOW, THRESHOLDS, facts_answer_token=False)
     assert verdict.stuck and verdict.recovery is Recovery.NONE
+
+
+def test_a_conversion_older_than_any_attempt_can_run_ends_the_build() -> None:
+    verdict = assess(build("converting", 21, convertAttempts=2), NOW, THRESHOLDS, facts_answer_token=False)
+    assert verdict.stuck and verdict.recovery is Recovery.END_BUILD
+    assert "conversion did not finish: 2 attempt(s) started" in verdict.reason
+
+
+def test_a_held_build_expires_after_the_hold_window_only() -> None:
+    window = StuckThresholds(hold_seconds=3 * 86_400)
+    held = build("approved", 3 * 24 * 60 - 1, release={"policy": "hold"})
+    assert not assess(held, NOW, window, facts_answer_token=False).stuck
+    expired = assess(
+        build("approved", 3 * 24 * 60, release={"policy": "hold"}), NOW, window, facts_answer_token=False
+    )
+    assert expired.recovery is Recovery.END_BUILD and "hold window expired" in expired.reason
+    derived = StuckThresholds.from_settings(
+        ingest=1, convert=2, queue=3, release=4, approval_timeout=5, hold=6
+    )
+    assert derived.hold_seconds == 6
 
 
 def test_parked_token_answered_from_facts_or_failed_when_old() -> None:
@@ -136,7 +156,7 @@ def test_stale_token_falls_back_to_the_execution_status() -> None:
     workflow = RecordingWorkflow(execution={"status": "TIMED_OUT", "error": "", "cause": ""}, alive=False)
     assert reconcile(builds, workflow) == [{"buildId": "b-1", "action": "recorded failed"}]
     assert builds.records["b-1"]["status"] == "failed"
-    assert builds.records["b-1"]["error"] == "release execution timed_out"
+    assert builds.records["b-1"]["error"] == "release execution timed_out [execution b-1]"
 
 
 def test_running_execution_without_token_is_only_flagged_once() -> None:
@@ -145,3 +165,88 @@ def test_running_execution_without_token_is_only_flagged_once() -> None:
     assert reconcile(builds, workflow) == [{"buildId": "b-1", "action": "flagged stuck"}]
     assert reconcile(builds, workflow) == []  # already flagged: no second flag, no new action
     assert builds.records["b-1"]["status"] == "queued"
+
+
+class NamedExecutions(RecordingWorkflow):
+    """Executions by name, like Step Functions: a retried build has an old one and a current one."""
+
+    def __init__(self, executions: dict[str, dict[str, str]]) -> None:
+        super().__init__()
+        self.executions = executions
+        self.described: list[str] = []
+
+    def execution(self, execution_name: str) -> dict[str, str] | None:
+        self.described.append(execution_name)
+        return self.executions.get(execution_name)
+
+
+def test_a_retried_build_is_judged_by_its_current_execution_not_the_old_failed_one() -> None:
+    builds = FakeBuilds(build("queued", 90, retryCount=1))
+    workflow = NamedExecutions(
+        {
+            "b-1": {"status": "FAILED", "error": "Old", "cause": "first attempt"},
+            "b-1-retry-1": {"status": "RUNNING", "error": "", "cause": ""},
+        }
+    )
+    assert reconcile(builds, workflow) == [{"buildId": "b-1", "action": "flagged stuck"}]
+    assert workflow.described == ["b-1-retry-1"] and builds.records["b-1"]["status"] == "queued"
+    workflow.executions["b-1-retry-1"] = {"status": "ABORTED", "error": "", "cause": ""}
+    assert reconcile(builds, workflow) == [{"buildId": "b-1", "action": "recorded failed"}]
+    assert "b-1-retry-1" in builds.records["b-1"]["error"]
+
+
+def test_a_killed_conversion_ends_failed_with_the_reason() -> None:
+    builds = FakeBuilds(build("converting", 21, convertAttempts=2))
+    assert reconcile(builds, RecordingWorkflow()) == [{"buildId": "b-1", "action": "recorded failed"}]
+    record = builds.records["b-1"]
+    assert record["status"] == "failed" and "conversion did not finish" in record["error"]
+
+
+class OneBrokenRecord(FakeBuilds):
+    def get(self, build_id: str) -> dict[str, Any] | None:
+        if build_id == "b-broken":
+            raise RuntimeError("ValidationException: item too large")
+        return super().get(build_id)
+
+
+def test_one_record_that_cannot_be_handled_does_not_stop_the_run() -> None:
+    broken = {**build("converting", 21), "buildId": "b-broken"}
+    builds = OneBrokenRecord(broken, build("converting", 21, convertAttempts=1))
+    use_case = ReconcileBuilds(
+        builds=builds, workflow=RecordingWorkflow(), thresholds=THRESHOLDS, clock=lambda: NOW
+    )
+    report = use_case()
+    assert report.errors == [{"buildId": "b-broken", "error": "RuntimeError"}]
+    assert report.actions == [{"buildId": "b-1", "action": "recorded failed"}]
+    assert report.to_dict()["errors"] == report.errors
+
+
+def held(build_id: str, received: str, **fields: Any) -> dict[str, Any]:
+    return {
+        **build("approved", 60, release={"policy": "hold"}, receivedAt=received, **fields),
+        "buildId": build_id,
+    }
+
+
+def test_a_held_build_overtaken_by_a_newer_build_of_its_route_ends_superseded() -> None:
+    builds = FakeBuilds(
+        held("b-old", ago(120)), {**build("queued", 1, receivedAt=ago(30)), "buildId": "b-new"}
+    )
+    actions = reconcile(builds, RecordingWorkflow())
+    assert {"buildId": "b-old", "action": "recorded superseded"} in actions
+    assert builds.records["b-old"]["status"] == "superseded" and "b-new" in builds.records["b-old"]["error"]
+    assert builds.records["b-new"]["status"] == "queued"
+
+
+def test_a_held_build_past_the_hold_window_ends_failed() -> None:
+    builds = FakeBuilds(
+        {**held("b-held", ago(9000)), "timeline": [{"at": ago(8 * 24 * 60), "status": "approved"}]}
+    )
+    assert reconcile(builds, RecordingWorkflow()) == [{"buildId": "b-held", "action": "recorded failed"}]
+    assert "hold window expired" in builds.records["b-held"]["error"]
+
+
+def test_a_counted_repeat_of_progress_counts_from_its_last_time() -> None:
+    record = build("queued", 600)
+    record["timeline"][0].update(repeats=3, lastAt=ago(5))
+    assert not assess(record, NOW, THRESHOLDS, facts_answer_token=False).stuck

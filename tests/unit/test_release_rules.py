@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,9 @@ def test_transient_backoff_grows_with_jitter_and_is_capped() -> None:
             ("success", {"event": "build.approved"}),
         ),
         ({"distributionStartedAt": "t"}, "live", None),
+        # auto: Streampixel releases the upload itself, so distribution starts the live window
+        ({"distributionStartedAt": "t"}, "approval", ("success", {"event": "build.distributing"})),
+        ({"distributionStartedAt": "t", "release": {"policy": "manual"}}, "approval", None),
         ({"liveApprovedAt": "t"}, "live", ("success", {"event": "build.approved"})),
         (
             {"rejectedAt": "t", "objection": "bad zip", "approvedAt": "t"},
@@ -47,7 +51,7 @@ def test_transient_backoff_grows_with_jitter_and_is_capped() -> None:
         ),
     ],
 )
-def test_awaited_outcome(facts: dict[str, str], waiting_for: str, expected: object) -> None:
+def test_awaited_outcome(facts: dict[str, Any], waiting_for: str, expected: object) -> None:
     assert awaited_outcome({"buildId": "b", **facts}, waiting_for) == expected
 
 

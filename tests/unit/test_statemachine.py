@@ -78,8 +78,21 @@ def test_waits_for_streampixel_use_task_tokens_with_a_timeout(name: str) -> None
 
 def test_policy_routing_after_approval() -> None:
     choices = {c["StringEquals"]: c["Next"] for c in STATES["AfterApproval"]["Choices"]}
-    assert choices == {"manual": "ReserveDistributeSlot", "hold": "RecordHeld"}
+    assert choices == {
+        "build.distributing": "WaitForLive",
+        "manual": "ReserveDistributeSlot",
+        "hold": "RecordHeld",
+    }
     assert STATES["AfterApproval"]["Default"] == "RecordLive"
+
+
+def test_an_auto_build_that_started_distributing_gets_the_live_window() -> None:
+    """build.approved lost after build.distributing: live with a note after the window, not a failure."""
+    first = STATES["AfterApproval"]["Choices"][0]
+    assert first == {"Variable": "$.event.event", "StringEquals": "build.distributing", "Next": "WaitForLive"}
+    catchers = {tuple(c["ErrorEquals"]): c["Next"] for c in STATES["WaitForLive"]["Catch"]}
+    assert catchers[("States.Timeout",)] == "RecordLiveAfterWindow"
+    assert STATES["WaitForLive"]["TimeoutSecondsPath"] == "$.build.value.liveWindowSeconds"
 
 
 def test_only_the_release_function_and_partition_are_substituted() -> None:

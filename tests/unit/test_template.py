@@ -325,6 +325,25 @@ def test_bucket_hardening(bucket: str) -> None:
     )
 
 
+def test_every_queue_is_tls_only() -> None:
+    queues = sorted(name for name, r in RES.items() if r["Type"] == "AWS::SQS::Queue")
+    assert "NotifierDeadLetterQueue" in queues
+    denied = set()
+    for policy in (r["Properties"] for r in RES.values() if r["Type"] == "AWS::SQS::QueuePolicy"):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if (statement["Effect"], statement["Principal"], statement["Action"]) == (
+                "Deny",
+                "*",
+                "sqs:*",
+            ) and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}:
+                denied |= {
+                    q["Ref"]
+                    for q in policy["Queues"]
+                    if statement["Resource"] == {"Fn::GetAtt": [q["Ref"], "Arn"]}
+                }
+    assert sorted(denied) == queues
+
+
 @pytest.mark.parametrize(
     ("bucket", "prefix", "days"), [("ArtifactBucket", "inbox/", 14), ("HandoffBucket", "dl/", 2)]
 )

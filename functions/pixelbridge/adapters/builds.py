@@ -3,6 +3,10 @@
 Every status change is one conditional UpdateItem: the build moves only forward (see
 ``domain.statuses``), the timeline entry is appended in the same write, so no update is lost and
 no build moves backwards even when S3, Step Functions and webhooks race.
+
+Records stay far below DynamoDB's 400 KB whatever outside parties send: strings in fields are cut
+at ``MAX_FIELD_STRING_CHARS``, timeline entries are bounded, and a timeline that grew past its
+budget is summarised (``domain.timeline.compact_timeline``) by one more conditional write.
 """
 
 from __future__ import annotations
@@ -18,10 +22,32 @@ from pixelbridge.adapters.dynamo_items import from_dynamo, to_dynamo
 from pixelbridge.adapters.item_size import ensure_fits
 from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.statuses import BuildStatus, allowed_sources, is_terminal
-from pixelbridge.domain.timeline import Clock, iso, timeline_entry, utc_now
+from pixelbridge.domain.timeline import (
+    Clock,
+    bounded,
+    compact_timeline,
+    iso,
+    needs_compaction,
+    timeline_entry,
+    utc_now,
+)
 from pixelbridge.ports import BuildPage, InvalidCursor
 
 __all__ = ["BuildPage", "BuildRecord", "BuildRepository", "InvalidCursor", "from_dynamo", "to_dynamo"]
+
+
+# Longer than any URL or reason PixelBridge writes itself (a presigned zip URL is ~1.5 KB).
+MAX_FIELD_STRING_CHARS = 8192
+
+
+def _bounded_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return bounded(value, MAX_FIELD_STRING_CHARS)
+    if isinstance(value, dict):
+        return {key: _bounded_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_bounded_strings(item) for item in value]
+    return value
 
 
 def _is_condition_failure(error: ClientError) -> bool:
@@ -40,7 +66,7 @@ class BuildRepository(BuildQueries):
         """Create the record if no build with this id exists yet; False when it already does."""
         now = self._clock()
         item = {
-            **record,
+            **_bounded_strings(record),
             "kind": RECORD_KIND,
             "receivedAt": record.get("receivedAt", iso(now)),
             "updatedAt": iso(now),
@@ -103,7 +129,16 @@ class BuildRepository(BuildQueries):
         if only_if_status_in:
             values = {f":from{i}": str(status) for i, status in enumerate(sorted(only_if_status_in))}
             condition = f"#status IN ({', '.join(values)})"
-        return self._update(build_id, fields, entry=None, condition=condition, condition_values=values)
+        # A build set to a terminal status leaves the reconciler's work list (the sparse open-index).
+        ended = "status" in fields and is_terminal(str(fields["status"]))
+        return self._update(
+            build_id,
+            fields,
+            entry=None,
+            condition=condition,
+            condition_values=values,
+            remove=[OPEN_ATTRIBUTE] if ended else None,
+        )
 
     def remove_fields(self, build_id: str, names: list[str]) -> None:
         self._table.update_item(
@@ -149,10 +184,12 @@ class BuildRepository(BuildQueries):
         reason: str,
         fields: dict[str, Any] | None = None,
         remove: Sequence[str] = (),
+        event: str = "operator retry",
     ) -> BuildRecord | None:
-        """The one way out of a terminal status: an operator re-drives a failed or rejected build.
+        """The one way out of a terminal status: an operator re-drives a failed or rejected build, or a
+        signed pull takes over a push registration.
 
-        Audited: the timeline gets an ``operator retry`` entry naming both statuses and the reason.
+        Audited: the timeline gets an ``event`` entry naming both statuses and the reason.
         Conditional on the status the operator saw (``expected``), so it happens once; None otherwise.
         """
         if not is_terminal(expected) or is_terminal(to):
@@ -160,7 +197,7 @@ class BuildRepository(BuildQueries):
         return self._update(
             build_id,
             {**(fields or {}), "status": str(to), OPEN_ATTRIBUTE: OPEN_VALUE},
-            entry=("operator retry", f"{expected} -> {to}: {reason}", str(to), None),
+            entry=(event, f"{expected} -> {to}: {reason}", str(to), None),
             condition="#status = :expected",
             condition_values={":expected": str(expected)},
             remove=list(remove),
@@ -212,7 +249,7 @@ class BuildRepository(BuildQueries):
         assignments = ["#updatedAt = :now"]
         for i, (name, value) in enumerate(fields.items()):
             names[f"#f{i}"] = name
-            values[f":f{i}"] = to_dynamo(value)
+            values[f":f{i}"] = to_dynamo(_bounded_strings(value))
             assignments.append(f"#f{i} = :f{i}")
         if entry is not None:
             event, detail, status, data = entry
@@ -243,4 +280,25 @@ class BuildRepository(BuildQueries):
                 return None
             raise
         record: BuildRecord = from_dynamo(response["Attributes"])
+        if needs_compaction(record.get("timeline") or []):
+            record = self._compact_timeline(record)
         return record
+
+    def _compact_timeline(self, record: BuildRecord) -> BuildRecord:
+        """Replace the timeline by its summary, unless another writer appended meanwhile (then it
+        stays as it is: the next write summarises it)."""
+        timeline = record["timeline"]
+        compacted = compact_timeline(timeline)
+        try:
+            self._table.update_item(
+                Key={"buildId": record["buildId"]},
+                UpdateExpression="SET #timeline = :compacted",
+                ConditionExpression="size(#timeline) = :length",
+                ExpressionAttributeNames={"#timeline": "timeline"},
+                ExpressionAttributeValues={":compacted": to_dynamo(compacted), ":length": len(timeline)},
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return record
+            raise
+        return {**record, "timeline": compacted}

@@ -51,8 +51,12 @@ class StatusChange:
 
 
 def redact(text: str) -> str:
-    """Reasons come from error texts: drop URLs (they may be signed) and cap the length."""
-    cleaned = _URL.sub("<url>", text).strip()
+    """Reasons come from error texts and Streampixel's objections (outside text): drop URLs (they may
+    be signed), show control, bidi and zero-width characters escaped, and cap the length."""
+    cleaned = "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text
+    )
+    cleaned = _URL.sub("<url>", cleaned).strip()
     return cleaned if len(cleaned) <= MAX_REASON_CHARS else cleaned[: MAX_REASON_CHARS - 1] + "…"
 
 

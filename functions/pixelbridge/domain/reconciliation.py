@@ -17,6 +17,7 @@ from pixelbridge.domain.timeline import parse_iso
 
 # Added to the approval timeout: the workflow's own timeout should normally fire first.
 RELEASE_MARGIN_SECONDS = 900
+HOLD_WINDOW_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,21 @@ class StuckThresholds:
     convert_seconds: int = 1200  # converting, converted: a conversion is at most 15 minutes
     queue_seconds: int = 3600  # queued, uploading: waiting for a rate-limit slot / upload-file
     release_seconds: int = 21_600 + RELEASE_MARGIN_SECONDS  # processing, approved, distributing
+    hold_seconds: int = HOLD_WINDOW_SECONDS  # a held build (hold policy) waits this long for an operator
 
     @classmethod
     def from_settings(
-        cls, *, ingest: int, convert: int, queue: int, release: int, approval_timeout: int
+        cls,
+        *,
+        ingest: int,
+        convert: int,
+        queue: int,
+        release: int,
+        approval_timeout: int,
+        hold: int = HOLD_WINDOW_SECONDS,
     ) -> StuckThresholds:
         """``release`` 0 means the approval timeout plus a margin (the workflow times out first)."""
-        return cls(ingest, convert, queue, release or approval_timeout + RELEASE_MARGIN_SECONDS)
+        return cls(ingest, convert, queue, release or approval_timeout + RELEASE_MARGIN_SECONDS, hold)
 
     def for_status(self, status: BuildStatus | str) -> int | None:
         status = BuildStatus(status)
@@ -55,6 +64,7 @@ class Recovery(StrEnum):
     ANSWER_WAIT = "answer_wait"  # the facts on the record answer the parked task
     FAIL_WAIT = "fail_wait"  # a parked task with no facts: fail it as Stuck
     CHECK_EXECUTION = "check_execution"  # no task parked: the execution may have ended
+    END_BUILD = "end_build"  # nothing will move it any more: record it failed with the reason
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,7 @@ class Assessment:
 def last_progress_at(record: dict[str, Any]) -> datetime | None:
     for entry in reversed(record.get("timeline") or []):
         if entry.get("status") and entry.get("at"):
-            return parse_iso(str(entry["at"]))
+            return parse_iso(str(entry.get("lastAt") or entry["at"]))  # lastAt: a counted repeat
     stamp = record.get("updatedAt") or record.get("receivedAt")
     return parse_iso(str(stamp)) if stamp else None
 
@@ -76,7 +86,7 @@ def token_parked_at(record: dict[str, Any]) -> datetime | None:
     """When the current task token was parked (the workflow notes "waiting" right after)."""
     for entry in reversed(record.get("timeline") or []):
         if entry.get("event") == "waiting" and entry.get("at"):
-            return parse_iso(str(entry["at"]))
+            return parse_iso(str(entry.get("lastAt") or entry["at"]))
     return None
 
 
@@ -94,10 +104,12 @@ def assess(
 ) -> Assessment:
     """Is this build stuck, and which recovery applies? ``facts_answer_token``: awaited_outcome says so."""
     status = str(record.get("status", ""))
-    if not status or is_terminal(status) or is_held(record):
+    if not status or is_terminal(status):
         return Assessment(False)
-    threshold = thresholds.for_status(status)
     since = last_progress_at(record)
+    if is_held(record) and not record.get("releaseRequestedAt"):
+        return _assess_hold(record, now, since, thresholds.hold_seconds)
+    threshold = thresholds.for_status(status)
     if threshold is None or since is None or now - since < timedelta(seconds=threshold):
         return Assessment(False)
     minutes = int((now - since).total_seconds() // 60)
@@ -116,9 +128,33 @@ def assess(
             "dropped; Streampixel never retries them) - check the build on the Streampixel dashboard",
             Recovery.FAIL_WAIT,
         )
-    if status in {BuildStatus.RECEIVED, BuildStatus.STORED, BuildStatus.CONVERTING}:
+    if status == BuildStatus.CONVERTING:
+        # Every attempt writes a "converting" entry and none runs past Lambda's 15 minutes: an attempt
+        # this old was killed (time limit, memory), and Lambda has no invocation left to retry it.
+        attempts = int(record.get("convertAttempts", 0))
+        return Assessment(
+            True,
+            f"conversion did not finish: {attempts} attempt(s) started, none ended ({reason})",
+            Recovery.END_BUILD,
+        )
+    if status in {BuildStatus.RECEIVED, BuildStatus.STORED}:
         return Assessment(True, reason, Recovery.NONE)  # no execution exists before conversion ends
     return Assessment(True, reason, Recovery.CHECK_EXECUTION)
+
+
+def _assess_hold(
+    record: dict[str, Any], now: datetime, since: datetime | None, hold_seconds: int
+) -> Assessment:
+    """A held build ends when nobody released it within the hold window (its release never started)."""
+    if since is None or now - since < timedelta(seconds=hold_seconds):
+        return Assessment(False)
+    days = hold_seconds / 86_400
+    return Assessment(
+        True,
+        f"hold window expired: not released within {days:g} day(s) of approval "
+        f"(HOLD_WINDOW_SECONDS={hold_seconds}); Streampixel keeps the upload undistributed",
+        Recovery.END_BUILD,
+    )
 
 
 ENDED_BADLY = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})

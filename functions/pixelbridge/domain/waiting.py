@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pixelbridge.domain.records import BuildRecord
+from pixelbridge.domain.records import BuildRecord, release_policy
 
 
 def describe_error(error: dict[str, Any]) -> str:
@@ -35,6 +35,9 @@ def awaited_outcome(record: BuildRecord, waiting_for: str) -> tuple[str, dict[st
         }
     if waiting_for == "approval" and record.get("approvedAt"):
         return "success", {"event": "build.approved"}
+    if waiting_for == "approval" and release_policy(record) == "auto" and record.get("distributionStartedAt"):
+        # Streampixel releases auto uploads itself: distribution started, so the live window applies
+        return "success", {"event": "build.distributing"}
     if waiting_for == "distribution":
         if record.get("liveApprovedAt"):
             return "success", {"event": "build.approved"}

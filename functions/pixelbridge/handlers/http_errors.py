@@ -1,7 +1,4 @@
-"""The HTTP edge's ONE error map: domain refusal -> status + ``{"error", "message"}``.
-
-Registered once on each Function URL resolver; use cases never name an HTTP status.
-"""
+"""The HTTP edge's ONE error map (domain refusal -> status + ``{"error", "message"}``), on every resolver."""
 
 from __future__ import annotations
 
@@ -13,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from pixelbridge.domain import errors
 from pixelbridge.domain.errors import MissingSecretValue, Rejected
+from pixelbridge.handlers.operator_auth import authenticated_for
 from pixelbridge.handlers.responses import error_response
 from pixelbridge.observability import logger
 
@@ -25,7 +23,6 @@ HTTP_STATUS: dict[type[Rejected], int] = {
     errors.UnsupportedFormat: 415,
     errors.Unavailable: 503,
 }
-
 
 NOT_CONFIGURED = "PixelBridge is not configured yet (a secret is not filled)"
 
@@ -48,6 +45,8 @@ def register_error_map(app: ApiGatewayResolver) -> None:
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response[Any]:
+        if not authenticated_for(app.context.get("_route"), app.current_event):  # 401 before any 400
+            return error_response(401, "unauthorized", "missing or wrong Authorization header")
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item.get('loc', ()))}: {item.get('msg', 'invalid')}"
             for item in error.errors()[:5]

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import LambdaFunctionUrlRouter
 
 from pixelbridge import wiring
-from pixelbridge.handlers.operator_auth import OPERATOR_SECURITY, require_operator
+from pixelbridge.handlers.operator_auth import OPERATOR_SECURITY, operator_or_uploader, require_operator
 from pixelbridge.handlers.responses import json_response
 from pixelbridge.usecases.operator import MAX_PAGE
 
@@ -37,8 +37,10 @@ def list_builds(
 
 @router.get("/builds/<build_id>", security=OPERATOR_SECURITY, summary="A build: status, timeline, manifest")
 def get_build(build_id: str) -> Response[Any]:
-    require_operator(router.current_event, also_buildpixel=True)  # BuildPixel's statusUrl points here
-    return json_response(wiring.operator_api().get_build(build_id))
+    api = wiring.operator_api()
+    if operator_or_uploader(router.current_event):
+        return json_response(api.get_build(build_id))
+    return json_response(api.build_status(build_id))  # BuildPixel's statusUrl: status, times, reasons
 
 
 @router.post("/doctor/test-webhook", security=OPERATOR_SECURITY, summary="Streampixel test-webhook per route")

@@ -19,5 +19,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = wiring.reconcile_builds()()
     for action in report.actions:
         logger.warning("build reconciled", extra={"build_id": action["buildId"], "action": action["action"]})
-    logger.info("reconciliation done", extra={"checked": report.checked, "acted": len(report.actions)})
+    for failure in report.errors:  # counted, and the run went on with the other builds
+        logger.error(
+            "build not reconciled", extra={"build_id": failure["buildId"], "error": failure["error"]}
+        )
+    logger.info(
+        "reconciliation done",
+        extra={"checked": report.checked, "acted": len(report.actions), "errors": len(report.errors)},
+    )
     return report.to_dict()

@@ -21,9 +21,22 @@ from pixelbridge.ports import (
     ZipSinkFactory,
 )
 
+TAKEN_OVER = "abandoned: the build was taken over while converting"
 CONVERTIBLE = {BuildStatus.RECEIVED, BuildStatus.STORED, BuildStatus.CONVERTING}
-# A conversion that never finished (Lambda killed at its time limit) is tried again this many times in all.
-MAX_CONVERT_ATTEMPTS = 3
+# Lambda invokes ConvertFunction at most this often per event (EventInvokeConfig MaximumRetryAttempts 1:
+# the first invocation and one retry). The second failure ends the build; a second kill (15-minute
+# limit, out of memory) runs no code at all, so the reconciler ends that build (see ``reconcile``).
+MAX_CONVERT_ATTEMPTS = 2
+
+
+MAX_MANIFEST_NOTES = 20
+
+
+def bounded_notes(notes: list[str]) -> list[str]:
+    """The first notes and how many more: an archive may repeat one oddity thousands of times."""
+    if len(notes) <= MAX_MANIFEST_NOTES:
+        return notes
+    return [*notes[:MAX_MANIFEST_NOTES], f"... and {len(notes) - MAX_MANIFEST_NOTES} more notes like these"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,8 @@ class ConvertBuild:
         record = self._builds.get(build_id)
         if record is None:
             return ConvertOutcome(build_id, "ignored: no build record")
+        if record.get("source", source) != source:  # e.g. a push taken over by a signed pull
+            return ConvertOutcome(build_id, f"ignored: the build is registered from {record['source']}")
         if BuildStatus(record["status"]) not in CONVERTIBLE:
             return ConvertOutcome(build_id, f"skipped: build is already {record['status']}")
         attempt = int(record.get("convertAttempts", 0)) + 1
@@ -92,6 +107,8 @@ class ConvertBuild:
             sink.complete()
         except (ArchiveRejected, MultipartError) as rejected:
             sink.abort()
+            if self._taken_over(build_id, key):
+                return ConvertOutcome(build_id, TAKEN_OVER)
             self._fail(build_id, str(rejected))  # both carry their human reason as the message
             return ConvertOutcome(build_id, "failed")
         except Exception as error:
@@ -104,7 +121,11 @@ class ConvertBuild:
             raise
         finally:
             body.close()
+        if self._taken_over(build_id, key):
+            self._handoff.delete(location.key)
+            return ConvertOutcome(build_id, TAKEN_OVER)
         summary = manifest.to_dict()
+        summary["notes"] = bounded_notes(summary["notes"])
         self._builds.transition(
             build_id,
             BuildStatus.CONVERTED,
@@ -120,6 +141,10 @@ class ConvertBuild:
         )
         self._start_release(build_id, execution)
         return ConvertOutcome(build_id, "converted")
+
+    def _taken_over(self, build_id: str, key: str) -> bool:
+        """A signed pull took the build over from the push while this artifact converted."""
+        return (self._builds.get(build_id) or {}).get("artifactKey") != key
 
     def _artifact_stream(self, key: str, body: BinaryIO, content_type: str) -> BinaryIO:
         if not key.endswith(".multipart"):

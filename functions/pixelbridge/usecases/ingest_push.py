@@ -14,9 +14,10 @@ from pixelbridge.domain.routes import Route
 from pixelbridge.domain.secrets import secrets_equal
 from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.ports import BuildsPort, InboxPort, MultipartError, NotMultipart, UploadParser
-from pixelbridge.usecases.intake import Receipt, parse_metadata, public_view, register_build
+from pixelbridge.usecases.build_views import uploader_view
+from pixelbridge.usecases.intake import Receipt, parse_metadata, register_build
 
-__all__ = ["IngestPush", "Receipt", "public_view", "register_build"]
+__all__ = ["IngestPush", "Receipt", "register_build"]
 
 
 class IngestPush:
@@ -61,7 +62,8 @@ class IngestPush:
             self._builds, metadata, self._routes, source="push", detail=f"push, {len(body)} bytes"
         )
         if not registration.created:
-            return Receipt(public_view(registration.record), taken_in=False)
+            # The pusher holds only the upload token: it learns status, times and reasons, never a key.
+            return Receipt(uploader_view(registration.record), taken_in=False)
         if registration.skip_reason:
             return Receipt(
                 {"buildId": build_id, "status": "skipped", "reason": registration.skip_reason}, taken_in=True

@@ -21,6 +21,7 @@ from pixelbridge.domain.signatures import SIGNATURE_HEADER, signature_valid
 from pixelbridge.domain.statuses import BuildStatus, is_terminal
 from pixelbridge.ports import BuildsPort, FetchStarter
 from pixelbridge.usecases.intake import Receipt, describe_validation_error, parse_json_object, register_build
+from pixelbridge.usecases.pull_takeover import NOT_YET_UPLOADED, PullTakeover
 from pixelbridge.usecases.webhook_replay import WebhookReplayGuard
 
 # BuildPixel sends a few hundred bytes; anything this big is not BuildPixel (checked before the HMAC).
@@ -28,14 +29,6 @@ MAX_WEBHOOK_BYTES = 256 * 1024
 BUILD_COMPLETE = "build.complete"
 BUILD_FAILED = "build.failed"
 BUILD_SUPERSEDED = "build.superseded"
-# A superseded build may still be stopped while Streampixel has not been asked to take it.
-NOT_YET_UPLOADED = {
-    BuildStatus.RECEIVED,
-    BuildStatus.STORED,
-    BuildStatus.CONVERTING,
-    BuildStatus.CONVERTED,
-    BuildStatus.QUEUED,
-}
 
 
 class WebhookBuild(BaseModel):
@@ -133,6 +126,7 @@ class IngestWebhook:
         self._fetch_starter = fetch_starter
         self._signing_secret = signing_secret
         self._replay_guard = replay_guard
+        self._takeover = PullTakeover(builds=builds, routes=routes)
 
     def __call__(self, *, body: bytes, signature: str | None) -> Receipt:
         if len(body) > MAX_WEBHOOK_BYTES:
@@ -162,6 +156,8 @@ class IngestWebhook:
         registration = register_build(
             self._builds, metadata, self._routes, source="pull", detail="BuildPixel build.complete webhook"
         )
+        if not registration.created:
+            registration = self._takeover(registration.record, metadata) or registration
         if registration.skip_reason:
             return Receipt(
                 {"buildId": build_id, "status": "skipped", "reason": registration.skip_reason}, taken_in=True
@@ -226,7 +222,7 @@ class IngestWebhook:
         moved = self._builds.set_fields(
             build_id,
             {"status": str(BuildStatus.SUPERSEDED), "error": reason},
-            only_if_status_in=NOT_YET_UPLOADED,
+            only_if_status_in=set(NOT_YET_UPLOADED),
         )
         if moved is None:
             self._builds.record_event(

@@ -68,12 +68,6 @@ def route_fields(route: Route) -> dict[str, Any]:
     }
 
 
-def public_view(record: BuildRecord) -> dict[str, Any]:
-    """The record as operators and BuildPixel may see it: no capability URLs, no task tokens."""
-    hidden = {"zipUrl", "handoffToken", "waitToken"}
-    return {key: value for key, value in record.items() if key not in hidden}
-
-
 @dataclass(frozen=True)
 class Registration:
     record: BuildRecord

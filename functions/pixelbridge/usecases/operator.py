@@ -28,6 +28,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pixelbridge.domain.competition import competitors
 from pixelbridge.domain.errors import Conflict, Invalid, NotFound, PixelBridgeError
 from pixelbridge.domain.records import BuildRecord, release_policy
 from pixelbridge.domain.release_runs import release_input
@@ -43,7 +44,7 @@ from pixelbridge.ports import (
     StreampixelPort,
     WorkflowPort,
 )
-from pixelbridge.usecases.intake import public_view
+from pixelbridge.usecases.build_views import operator_view, uploader_view
 from pixelbridge.usecases.redistribute import RedistributionRefused, Redistributor, live_history, live_since
 
 MAX_PAGE = 100
@@ -62,6 +63,8 @@ _ATTEMPT_FACTS = (
     "distributionStartedAt",
     "liveApprovedAt",
     "lastStreampixelEvent",
+    "releaseRequestedAt",  # a retried held build can be released again
+    "releaseExecution",
 )
 _UPLOAD_FACTS = ("uploadId", "uploadedAt", "approvedAt")
 _CONVERSION_FACTS = ("zipKey", "zipUrl", "handoffToken", "manifest", "zipDeletedAt", "convertAttempts")
@@ -172,28 +175,48 @@ class OperatorApi:
         return {"builds": [summary(record) for record in page.records], "next": page.cursor}
 
     def get_build(self, build_id: str) -> dict[str, Any]:
-        return public_view(self._record(build_id))
+        return operator_view(self._record(build_id))
+
+    def build_status(self, build_id: str) -> dict[str, Any]:
+        """What BuildPixel's upload token may read (its ``statusUrl``): status, times, reasons."""
+        return uploader_view(self._record(build_id))
 
     # -- release a held build --------------------------------------------------------------------
     def release(self, build_id: str) -> dict[str, Any]:
         record = self._record(build_id)
         policy = release_policy(record)
         if record["status"] != BuildStatus.APPROVED or policy != "hold":
+            reason = f": {record['error']}" if record.get("error") else ""
             raise conflict(
-                f"only an approved build of a hold route is released; this one is {record['status']}"
+                f"only an approved build of a hold route is released; this one is {record['status']}{reason}"
             )
         if record.get("releaseRequestedAt"):
             raise conflict("this build's release was already started")
-        # One name per build: Step Functions answers a concurrent duplicate start with the same execution.
-        name = f"{build_id}-release-1"
+        newer = self._newer_on_route(record)
+        if newer:
+            raise conflict(
+                f"build {newer} is newer on route {record.get('route')}: releasing this one would be "
+                "superseded at once; release the newer build or roll back instead"
+            )
+        # One name per attempt: Step Functions answers a concurrent duplicate start with the same execution.
+        name = f"{build_id}-release-{int(record.get('retryCount', 0)) + 1}"
         marked = self._builds.set_fields(
-            build_id, {"releaseRequestedAt": self._builds.now_iso()}, only_if_status_in={BuildStatus.APPROVED}
+            build_id,
+            {"releaseRequestedAt": self._builds.now_iso(), "releaseExecution": name},
+            only_if_status_in={BuildStatus.APPROVED},
         )
         if marked is None:
             raise conflict("the build changed; read it again")
         self._workflow.start(name, release_input(build_id, "distribute"))
         self._builds.record_event(build_id, "release requested", f"operator release (execution {name})")
         return {"buildId": build_id, "status": "approved", "action": "release", "execution": name}
+
+    def _newer_on_route(self, record: BuildRecord) -> str | None:
+        route = record.get("route")
+        if not route or route == "-":
+            return None
+        newer = competitors(record, self._builds.builds_for_route(str(route), limit=25), newer=True)
+        return str(newer[0]["buildId"]) if newer else None
 
     # -- retry -----------------------------------------------------------------------------------
     def retry(self, build_id: str) -> dict[str, Any]:

@@ -17,12 +17,14 @@ from pixelbridge.domain.competition import competitors
 from pixelbridge.domain.errors import PixelBridgeError, RateLimited, StreampixelError, Superseded, Transient
 from pixelbridge.domain.records import BuildRecord, release_policy, release_terms
 from pixelbridge.domain.slots import call_spacing_seconds, transient_backoff_seconds
-from pixelbridge.domain.statuses import BuildStatus
+from pixelbridge.domain.statuses import BuildStatus, is_terminal
+from pixelbridge.domain.streampixel_webhook import distribution_witnessed, is_upload_id
 from pixelbridge.domain.timeline import Clock, iso, utc_now
 from pixelbridge.domain.waiting import awaited_outcome, describe_error
 from pixelbridge.ports import BuildsPort, SlotsPort, StreampixelCredentials, StreampixelPort, WorkflowPort
 from pixelbridge.usecases.redistribute import RedistributionRefused, Redistributor
 from pixelbridge.usecases.slot_gate import SlotGate
+from pixelbridge.usecases.streampixel_events import StreampixelEvents
 from pixelbridge.usecases.waiting import answer_waiting_task
 
 CallResult = TypeVar("CallResult")
@@ -69,6 +71,7 @@ class ReleaseTasks:
         self._sleep = sleep
         self._redistributor = Redistributor(builds=builds, workflow=workflow, clock=clock)
         self._gate = SlotGate(slots, slot_seconds=config.slot_seconds, clock=clock, sleep=sleep)
+        self._events = StreampixelEvents(builds=builds, workflow=workflow, handoff=None)
 
     # -- prepare ---------------------------------------------------------------------------------
     def prepare(self, build_id: str) -> dict[str, Any]:
@@ -130,6 +133,9 @@ class ReleaseTasks:
             return {"uploadId": record["uploadId"]}
         self._ensure_not_superseded(record, before="upload")
         release = record["release"]
+        adopted = self._upload_seen_after_lost_answer(record)
+        if adopted:
+            return {"uploadId": adopted}
         if record.get("lastUploadAmbiguousAt"):
             self._builds.record_event(
                 build_id,
@@ -137,13 +143,15 @@ class ReleaseTasks:
                 f"the upload-file call at {record['lastUploadAmbiguousAt']} may have reached Streampixel, "
                 "but no Streampixel event for this build's fileUrl arrived since; uploading again",
             )
-        self._builds.transition(
+        moved = self._builds.transition(
             build_id,
             BuildStatus.UPLOADING,
             event="uploading",
             detail=f"upload-file to project {release['streampixelProjectId']}",
             allow_same=True,
         )
+        if moved is None:
+            self._refuse_upload_of_ended_build(build_id)
         result = self._call_in_slot(
             record,
             "upload-file",
@@ -158,14 +166,51 @@ class ReleaseTasks:
         fields: dict[str, Any] = {"uploadedAt": self._builds.now_iso()}
         if result.upload_id:
             fields["uploadId"] = result.upload_id
-        self._builds.transition(
-            build_id,
-            BuildStatus.PROCESSING,
-            event="uploaded",
-            detail=f"uploadId {result.upload_id or 'not returned'}: {result.message}",
-            fields=fields,
+        self._record_upload(
+            build_id, f"uploadId {result.upload_id or 'not returned'}: {result.message}", fields
         )
         return {"uploadId": result.upload_id}
+
+    def _record_upload(self, build_id: str, detail: str, fields: dict[str, Any]) -> None:
+        """The answer's facts are recorded whatever events came first; then held events are replayed."""
+        moved = self._builds.transition(
+            build_id, BuildStatus.PROCESSING, event="uploaded", detail=detail, fields=fields, allow_same=True
+        )
+        if moved is None:  # a status past processing already: keep the facts, not the step back
+            self._builds.record_event(build_id, "uploaded", detail, fields=fields)
+        self._events.replay_held(build_id)
+
+    def _upload_seen_after_lost_answer(self, record: BuildRecord) -> str | None:
+        """After a lost upload-file answer, a held event naming our handoff token and project tells
+        which upload Streampixel has: adopt it instead of uploading the build a second time."""
+        if not record.get("lastUploadAmbiguousAt"):
+            return None
+        previous = set(record.get("previousUploadIds") or [])
+        candidates = [
+            str(entry["uploadId"])
+            for entry in record.get("heldEvents") or []
+            if entry.get("tokenMatches")
+            and entry.get("projectMatches")
+            and entry.get("uploadId")
+            and entry["uploadId"] not in previous
+            and is_upload_id(str(entry["uploadId"]))
+        ]
+        if not candidates:
+            return None
+        upload_id = candidates[-1]  # queued uploads are processed in order: the last one serves
+        self._builds.record_event(
+            record["buildId"],
+            "upload skipped",
+            f"the lost upload-file answer was uploadId {upload_id}: Streampixel's events for this "
+            "build's fileUrl name it, so the build is not uploaded twice",
+        )
+        now = self._builds.now_iso()
+        self._record_upload(
+            record["buildId"],
+            "uploadId from Streampixel's events",
+            {"uploadedAt": now, "uploadId": upload_id},
+        )
+        return upload_id
 
     # -- distribute ------------------------------------------------------------------------------
     def distribute(self, build_id: str, slot_at: str | None = None) -> dict[str, Any]:
@@ -276,9 +321,12 @@ class ReleaseTasks:
     def _keep_route_live(self, rejected: BuildRecord, reason: str) -> None:
         """Never dark: a release rejected after distribution started may have left the route dark,
         so the route's previous live upload is distributed again (through the same slot queue)."""
-        started = rejected.get("distributeRequestedAt") or rejected.get("distributionStartedAt")
         route = rejected.get("route")
-        if not (release_terms(rejected).never_dark and started and route and route != "-"):
+        if not (release_terms(rejected).never_dark and route and route != "-"):
+            return
+        # Two signals, never a rejection alone: Streampixel's own answer to our distribute-file call,
+        # or a build.distributing of this same upload, before the rejection that vouched for the build.
+        if not (rejected.get("distributeRequestedAt") or distribution_witnessed(rejected)):
             return
         build_id = rejected["buildId"]
         previous = self._redistributor.current_live(str(route), excluding=build_id)
@@ -332,6 +380,14 @@ class ReleaseTasks:
     def _route_builds(self, record: BuildRecord) -> list[BuildRecord]:
         route = record.get("route")
         return self._builds.builds_for_route(route, limit=50) if route and route != "-" else []
+
+    def _refuse_upload_of_ended_build(self, build_id: str) -> None:
+        """The build ended while this task ran (superseded in BuildPixel, failed): never upload it."""
+        status = BuildStatus(self._record(build_id)["status"])
+        if status is BuildStatus.SUPERSEDED:
+            raise Superseded(f"build {build_id} was superseded; this build was not sent to Streampixel")
+        if is_terminal(status):
+            raise GaveUp(f"build {build_id} is already {status}; upload-file was not called")
 
     def _ensure_not_superseded(self, record: BuildRecord, *, before: str) -> None:
         if record.get("redistribution"):

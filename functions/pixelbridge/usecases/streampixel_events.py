@@ -1,19 +1,31 @@
 """Streampixel webhook events: record them on the build, move its status, resume the waiting task.
 
-Streampixel signs nothing and never retries, and events come "roughly" in order, so every event
-is matched to a build we submitted (uploadId first, then the handoff token in fileUrl), is
-idempotent, and never moves a build backwards.
+Streampixel signs nothing and never retries, and events come "roughly" in order. An event changes a
+build only when it vouches for it: its projectId, its uploadId and the handoff token in its fileUrl
+(a secret only Streampixel and we know) all match the build. Any other event found through one of
+those keys is held on the build (bounded) and changes nothing; it is replayed once the upload-file
+answer tells us the uploadId. Irreversible steps need more than one event's word (see
+``domain/streampixel_webhook.py``). Events are idempotent and never move a build backwards.
 """
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Any
 
 from pixelbridge.domain.handoff import token_from_url
 from pixelbridge.domain.records import BuildRecord, release_policy, release_terms
-from pixelbridge.domain.statuses import BuildStatus
-from pixelbridge.domain.streampixel_webhook import StreampixelEvent
+from pixelbridge.domain.statuses import BuildStatus, is_terminal
+from pixelbridge.domain.streampixel_webhook import (
+    BEFORE_APPROVAL_EVENTS,
+    MAX_HELD_EVENTS,
+    StreampixelEvent,
+    approval_confirmed,
+    capped,
+    handoff_downloaded,
+    seen_events,
+)
 from pixelbridge.domain.waiting import awaited_outcome
 from pixelbridge.ports import BuildsPort, HandoffPort, WorkflowPort
 from pixelbridge.usecases.waiting import answer_waiting_task
@@ -21,14 +33,6 @@ from pixelbridge.usecases.waiting import answer_waiting_task
 BUILD_EVENTS = {
     "build.uploaded",
     "build.downloading",
-    "build.extracting",
-    "build.saving",
-    "build.distributing",
-    "build.approved",
-    "build.rejected",
-}
-# Once Streampixel extracts the zip it has its own copy: the handoff URL can stop working.
-_DOWNLOADED_EVENTS = {
     "build.extracting",
     "build.saving",
     "build.distributing",
@@ -44,11 +48,38 @@ class EventOutcome:
     note: str = ""
 
 
+def _same_secret(given: str | None, expected: object) -> bool:
+    return bool(given) and isinstance(expected, str) and hmac.compare_digest(str(given), expected)
+
+
+def vouches_for(record: BuildRecord, payload: StreampixelEvent) -> bool:
+    """projectId, uploadId and the fileUrl's handoff token all match the build's own."""
+    return (
+        payload.project_id == release_terms(record).project_id
+        and bool(record.get("uploadId"))
+        and payload.upload_id == record.get("uploadId")
+        and _same_secret(token_from_url(payload.file_url), record.get("handoffToken"))
+    )
+
+
+def held_entry(record: BuildRecord, payload: StreampixelEvent) -> dict[str, Any]:
+    """What is kept of an event that did not vouch for the build: no URL, capped texts."""
+    return {
+        "event": str(payload.event),
+        "uploadId": capped(payload.upload_id or "", 64),
+        "timestamp": capped(payload.timestamp or "", 40),
+        "status": capped(payload.status or "", 64),
+        "objection": capped(payload.objection or ""),
+        "projectMatches": payload.project_id == release_terms(record).project_id,
+        "tokenMatches": _same_secret(token_from_url(payload.file_url), record.get("handoffToken")),
+    }
+
+
 class StreampixelEvents:
-    def __init__(self, *, builds: BuildsPort, workflow: WorkflowPort, handoff: HandoffPort) -> None:
+    def __init__(self, *, builds: BuildsPort, workflow: WorkflowPort, handoff: HandoffPort | None) -> None:
         self._builds = builds
         self._workflow = workflow
-        self._handoff = handoff
+        self._handoff = handoff  # None: replaying held events, the zip is left for the next event
 
     def handle(self, payload: StreampixelEvent) -> EventOutcome:
         event = payload.event or ""
@@ -59,12 +90,34 @@ class StreampixelEvents:
         record = self._find_build(payload)
         if record is None:
             return EventOutcome(False, note=f"{event} for an upload PixelBridge did not submit")
+        if not vouches_for(record, payload):
+            self._hold(record, payload)
+            return EventOutcome(False, record["buildId"], f"{event} held: it does not match the build")
+        return self._accept(record, payload)
+
+    def replay_held(self, build_id: str) -> int:
+        """Apply the held events that vouch for the build now that its uploadId is known."""
+        record = self._builds.get(build_id)
+        if record is None or not record.get("uploadId"):
+            return 0
+        held = [entry for entry in record.get("heldEvents") or [] if self._held_vouches(record, entry)]
+        for entry in held:
+            current = self._builds.get(build_id) or record
+            self._accept(current, self._replayable(current, entry))
+        return len(held)
+
+    def _accept(self, record: BuildRecord, payload: StreampixelEvent) -> EventOutcome:
+        event = str(payload.event)
         if self._is_duplicate(record, event, payload):
             self._answer(record)
             return EventOutcome(True, record["buildId"], "duplicate event")
         updated = self._apply(record, event, payload)
+        held_approval = updated.get("approvalHeldAt") and not updated.get("approvedAt")
+        if event in BEFORE_APPROVAL_EVENTS and held_approval and approval_confirmed(updated):
+            # an approval that came before the stages vouching for it counts now
+            updated = self._apply(updated, "build.approved", payload.model_copy(update={"timestamp": None}))
         self._answer(updated)
-        self._delete_handoff_zip_once_downloaded(updated, event)
+        self._delete_handoff_zip_once_downloaded(updated)
         return EventOutcome(True, record["buildId"], event)
 
     def _find_build(self, payload: StreampixelEvent) -> BuildRecord | None:
@@ -73,14 +126,35 @@ class StreampixelEvents:
         if record is None:
             token = token_from_url(payload.file_url)
             record = self._builds.find_by_handoff_token(token) if token else None
-        if record is None:
-            return None
-        if upload_id and upload_id in (record.get("previousUploadIds") or []):
-            return None  # a late event of an upload an operator retry has replaced
-        expected_project = release_terms(record).project_id
-        if payload.project_id not in (None, expected_project):
-            return None
         return record
+
+    def _hold(self, record: BuildRecord, payload: StreampixelEvent) -> None:
+        held = list(record.get("heldEvents") or [])[-(MAX_HELD_EVENTS - 1) :]
+        held.append(held_entry(record, payload))
+        self._builds.set_fields(record["buildId"], {"heldEvents": held})
+
+    @staticmethod
+    def _held_vouches(record: BuildRecord, entry: dict[str, Any]) -> bool:
+        return bool(
+            entry.get("projectMatches")
+            and entry.get("tokenMatches")
+            and entry.get("uploadId") == record.get("uploadId")
+        )
+
+    @staticmethod
+    def _replayable(record: BuildRecord, entry: dict[str, Any]) -> StreampixelEvent:
+        """The held event as it vouched (its URL was not kept: the build's own, which it matched)."""
+        return StreampixelEvent.model_validate(
+            {
+                "event": entry.get("event"),
+                "projectId": release_terms(record).project_id,
+                "uploadId": entry.get("uploadId"),
+                "fileUrl": record.get("zipUrl"),
+                "status": entry.get("status"),
+                "objection": entry.get("objection"),
+                "timestamp": entry.get("timestamp"),
+            }
+        )
 
     @staticmethod
     def _is_duplicate(record: BuildRecord, event: str, payload: StreampixelEvent) -> bool:
@@ -97,32 +171,33 @@ class StreampixelEvents:
     def _apply(self, record: BuildRecord, event: str, payload: StreampixelEvent) -> BuildRecord:
         build_id = record["buildId"]
         now = self._builds.now_iso()
-        fields: dict[str, Any] = {"lastStreampixelEvent": event}
-        upload_id = payload.upload_id
-        if upload_id and not record.get("uploadId"):
-            fields["uploadId"] = upload_id  # matched by fileUrl: the upload response was lost
-        status = payload.status or ""
+        seen = sorted(seen_events(record) | {event})
+        fields: dict[str, Any] = {
+            "lastStreampixelEvent": event,
+            "seenEvents": {"uploadId": record["uploadId"], "events": seen},
+        }
+        status = capped(payload.status or "", 64)
         detail = f"Streampixel: {status}" if status else "Streampixel"
+        data = {"timestamp": payload.timestamp} if payload.timestamp else None
+        if is_terminal(record["status"]) and not record.get("redistribution"):
+            # a late (or forged) event of an ended build is a fact, not a change
+            return self._builds.record_event(build_id, event, detail, data=data) or record
         target: BuildStatus | None = BuildStatus.PROCESSING
-        policy = release_policy(record)
         if event == "build.distributing":
             target = BuildStatus.DISTRIBUTING
             fields["distributionStartedAt"] = record.get("distributionStartedAt") or now
         elif event == "build.approved":
-            fields["approvedAt"] = record.get("approvedAt") or now
-            after_distribution = policy == "auto" or bool(record.get("distributeRequestedAt"))
-            if after_distribution:
-                fields["liveApprovedAt"] = record.get("liveApprovedAt") or now
-                target = None  # the workflow records `live` once it has checked the facts
+            if not approval_confirmed({**record, **fields}):
+                fields["approvalHeldAt"] = record.get("approvalHeldAt") or now
+                detail = "Streampixel sent build.approved before any earlier stage of this upload: held"
+                target = None
             else:
-                target = BuildStatus.APPROVED
+                target = self._approve(record, fields, now)
         elif event == "build.rejected":
-            objection = payload.objection or "rejected by Streampixel (no objection given)"
-            fields.update({"rejectedAt": now, "objection": objection})
+            objection = capped(payload.objection or "rejected by Streampixel (no objection given)")
+            fields.update({"rejectedAt": now, "objection": objection, "error": objection})
             detail = f"Streampixel rejected the build: {objection}"
             target = BuildStatus.REJECTED
-            fields["error"] = objection
-        data = {"timestamp": payload.timestamp} if payload.timestamp else None
         if target is not None:
             moved = self._builds.transition(
                 build_id, target, event=event, detail=detail, fields=fields, data=data, allow_same=True
@@ -130,6 +205,14 @@ class StreampixelEvents:
             if moved is not None:
                 return moved
         return self._builds.record_event(build_id, event, detail, fields=fields, data=data) or record
+
+    @staticmethod
+    def _approve(record: BuildRecord, fields: dict[str, Any], now: str) -> BuildStatus | None:
+        fields["approvedAt"] = record.get("approvedAt") or now
+        if release_policy(record) == "auto" or record.get("distributeRequestedAt"):
+            fields["liveApprovedAt"] = record.get("liveApprovedAt") or now
+            return None  # the workflow records `live` once it has checked the facts
+        return BuildStatus.APPROVED
 
     def _answer(self, record: BuildRecord) -> None:
         waiting_for = record.get("waitingFor")
@@ -139,14 +222,14 @@ class StreampixelEvents:
         if outcome is not None:
             answer_waiting_task(self._workflow, self._builds, record, outcome)
 
-    def _delete_handoff_zip_once_downloaded(self, record: BuildRecord, event: str) -> None:
+    def _delete_handoff_zip_once_downloaded(self, record: BuildRecord) -> None:
         key = record.get("zipKey")
-        if event not in _DOWNLOADED_EVENTS or not key or record.get("zipDeletedAt"):
+        if self._handoff is None or not key or record.get("zipDeletedAt") or not handoff_downloaded(record):
             return
         self._handoff.delete(str(key))
         self._builds.record_event(
             record["buildId"],
             "handoff zip deleted",
-            "Streampixel has downloaded it",
+            "two Streampixel events of this upload show it has downloaded the zip",
             fields={"zipDeletedAt": self._builds.now_iso()},
         )
