@@ -30,23 +30,23 @@ venv: $(STAMP)
 # limit announced by BuildPixel's signed webhook and pulled. With ARGS: one run, e.g. ARGS=my.tar.gz
 demo: $(STAMP)
 ifeq ($(strip $(ARGS)),)
-	$(BIN)/python -W ignore -m local.demo
-	$(BIN)/python -W ignore -m local.demo --pull
+	$(BIN)/python -W ignore -m pixelbridge_local.demo
+	$(BIN)/python -W ignore -m pixelbridge_local.demo --pull
 else
-	$(BIN)/python -W ignore -m local.demo $(ARGS)
+	$(BIN)/python -W ignore -m pixelbridge_local.demo $(ARGS)
 endif
 
 ## keep the local stack running: status page, operator API, upload URL (ARGS="--policy hold")
 serve: $(STAMP)
-	$(BIN)/python -W ignore -m local.serve $(ARGS)
+	$(BIN)/python -W ignore -m pixelbridge_local.serve $(ARGS)
 
 ## lint, types, template checks, security checks and the test suite (what CI runs)
 test: lint types template-check security suite
 
 ## ruff check and ruff format --check
 lint: $(STAMP)
-	$(BIN)/ruff check functions local tests bench scripts pixelbridge_cli
-	$(BIN)/ruff format --check functions local tests bench scripts pixelbridge_cli
+	$(BIN)/ruff check functions pixelbridge_local tests bench scripts pixelbridge_cli
+	$(BIN)/ruff format --check functions pixelbridge_local tests bench scripts pixelbridge_cli
 
 ## mypy
 types: $(STAMP)

@@ -106,7 +106,7 @@ def run_child(job: dict[str, Any]) -> dict[str, float]:
 def start_servers() -> tuple[Any, str, Any]:
     from moto.server import ThreadedMotoServer
 
-    from local.buildpixel_sim import BuildPixelSimulator
+    from pixelbridge_local.buildpixel_sim import BuildPixelSimulator
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -120,7 +120,7 @@ def start_servers() -> tuple[Any, str, Any]:
 def prepare(endpoint: str) -> tuple[str, str]:
     import boto3
 
-    from local.template import create_tables
+    from pixelbridge_local.template import create_tables
 
     os.environ.update(
         {
@@ -138,8 +138,8 @@ def prepare(endpoint: str) -> tuple[str, str]:
 def measure(size_mb: int, endpoint: str, simulator: Any, table: str, bucket: str) -> dict[str, float]:
     import boto3
 
-    from local.sample_build import big_ue_like_targz
     from pixelbridge.adapters.builds import BuildRepository
+    from pixelbridge_local.sample_build import big_ue_like_targz
 
     artifact = big_ue_like_targz(pak_bytes=size_mb * MiB)
     build_id = f"bench{size_mb}"

@@ -331,7 +331,7 @@ def show(result: dict[str, Any], args: argparse.Namespace, out: Printer) -> int:
 
 
 def cmd_send(args: argparse.Namespace, target: Target, out: Printer) -> int:
-    from local.buildpixel import encode_custom_deploy, sample_metadata
+    from pixelbridge_local.buildpixel import encode_custom_deploy, sample_metadata
 
     if not target.upload_url or not target.upload_token:
         raise CliError(

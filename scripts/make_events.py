@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from local.buildpixel import encode_custom_deploy, sample_metadata
-from local.gateway import function_url_event
-from local.sample_build import ue_like_targz
+from pixelbridge_local.buildpixel import encode_custom_deploy, sample_metadata
+from pixelbridge_local.gateway import function_url_event
+from pixelbridge_local.sample_build import ue_like_targz
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 # What users replace before invoking (the real values live in Secrets Manager, never in files).

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import requests
 
-from local.buildpixel import encode_custom_deploy, sample_metadata
-from local.sample_build import ue_like_targz
-from local.stack import LocalStack, StackOptions
+from pixelbridge_local.buildpixel import encode_custom_deploy, sample_metadata
+from pixelbridge_local.sample_build import ue_like_targz
+from pixelbridge_local.stack import EmbeddedStack, StackOptions
 
 ARTIFACT = ue_like_targz(pak_bytes=8192)
 
@@ -25,10 +25,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def make_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    started: list[LocalStack] = []
+    started: list[EmbeddedStack] = []
 
-    def start(**options: Any) -> LocalStack:
-        stack = LocalStack(StackOptions(**options)).start()
+    def start(**options: Any) -> EmbeddedStack:
+        stack = EmbeddedStack(StackOptions(**options)).start()
         started.append(stack)
         return stack
 
@@ -37,7 +37,9 @@ def make_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         stack.stop()
 
 
-def push(stack: LocalStack, build_id: str, artifact: bytes = ARTIFACT, **metadata: Any) -> requests.Response:
+def push(
+    stack: EmbeddedStack, build_id: str, artifact: bytes = ARTIFACT, **metadata: Any
+) -> requests.Response:
     body, content_type = encode_custom_deploy(sample_metadata(build_id, **metadata), artifact)
     return requests.post(
         stack.upload_url,
@@ -51,7 +53,7 @@ def events_of(record: dict[str, Any]) -> list[str]:
     return [entry["event"] for entry in record["timeline"]]
 
 
-def write_call_gaps(stack: LocalStack, user_id: str) -> list[float]:
+def write_call_gaps(stack: EmbeddedStack, user_id: str) -> list[float]:
     """Seconds between consecutive accepted-or-refused write calls Streampixel saw for one user."""
     times = [
         call.monotonic
@@ -73,6 +75,6 @@ def wait_until(predicate: Any, timeout: float = 30.0) -> Any:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The IAM usage table of every stack this run started (bench/out/iam-usage.md)."""
-    from local import iam_report
+    from pixelbridge_local import iam_report
 
     iam_report.write()

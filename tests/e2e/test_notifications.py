@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 
-from local.stack import LocalStack
+from pixelbridge_local.stack import EmbeddedStack
 from tests.e2e.conftest import events_of, push, wait_until
 
 
-def messages_about(stack: LocalStack, build_id: str, what: str) -> list[dict[str, Any]]:
+def messages_about(stack: EmbeddedStack, build_id: str, what: str) -> list[dict[str, Any]]:
     return [
         m for m in stack.notifications if m["attributes"].get("buildId") == build_id and what in m["subject"]
     ]
 
 
 @pytest.mark.e2e
-def test_rejected_build_notifies_with_its_objection(make_stack: Callable[..., LocalStack]) -> None:
+def test_rejected_build_notifies_with_its_objection(make_stack: Callable[..., EmbeddedStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.simulator.reject_next_upload("Build contains unsupported file formats.")
     assert push(stack, "reject-n1").status_code == 202
@@ -41,7 +41,7 @@ def test_rejected_build_notifies_with_its_objection(make_stack: Callable[..., Lo
 
 
 @pytest.mark.e2e
-def test_dropped_approval_webhook_is_reconciled_to_failed(make_stack: Callable[..., LocalStack]) -> None:
+def test_dropped_approval_webhook_is_reconciled_to_failed(make_stack: Callable[..., EmbeddedStack]) -> None:
     # manual: an auto build that lost build.approved after build.distributing is live after the live window
     stack = make_stack(slot_seconds=1, release_policy="manual", environment={"STUCK_RELEASE_SECONDS": "4"})
     assert stack.reconcile()["actions"] == []  # warm: its sandbox's cold start is not part of the timing

@@ -12,21 +12,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.core.result import Ok
 
-from local.stack import LocalStack, StackOptions
+from pixelbridge_local.stack import EmbeddedStack, StackOptions
 from tests.e2e.conftest import push
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(StackOptions(slot_seconds=1)) as running:
+def stack() -> Iterator[EmbeddedStack]:
+    with EmbeddedStack(StackOptions(slot_seconds=1)) as running:
         push(running, "fuzz-1")
         running.wait_for_terminal("fuzz-1", timeout=40)
         yield running
 
 
-def test_no_operation_answers_5xx(stack: LocalStack) -> None:
+def test_no_operation_answers_5xx(stack: EmbeddedStack) -> None:
     document = requests.get(f"{stack.operator_url}/openapi.json", timeout=10).json()
     schema = schemathesis.openapi.from_dict(document)
     results = list(schema.get_all_operations())

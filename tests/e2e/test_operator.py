@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from local.sample_build import ue_like_targz
-from local.stack import LocalStack
 from pixelbridge_cli.main import main as cli
+from pixelbridge_local.sample_build import ue_like_targz
+from pixelbridge_local.stack import EmbeddedStack
 from tests.e2e.conftest import events_of, push, wait_until
 from tests.support.stack_records import known
 
 pytestmark = pytest.mark.e2e
 
 
-def run(stack: LocalStack, *args: str) -> tuple[int, list[str]]:
+def run(stack: EmbeddedStack, *args: str) -> tuple[int, list[str]]:
     lines: list[str] = []
     code = cli(
         [
@@ -34,19 +34,19 @@ def run(stack: LocalStack, *args: str) -> tuple[int, list[str]]:
     return code, lines
 
 
-def live(stack: LocalStack, build_id: str, timeout: float = 40) -> dict[str, Any]:
+def live(stack: EmbeddedStack, build_id: str, timeout: float = 40) -> dict[str, Any]:
     record: dict[str, Any] = wait_until(
         lambda: (r := stack.build(build_id)) and r["status"] == "live" and r, timeout=timeout
     )
     return record
 
 
-def distributed_upload_ids(stack: LocalStack) -> list[str | None]:
+def distributed_upload_ids(stack: EmbeddedStack) -> list[str | None]:
     return [call.upload_id for call in stack.simulator.calls if call.endpoint == "distribute-file"]
 
 
 def test_rejected_build_is_redriven_by_retry_without_a_new_push(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.simulator.reject_next_upload("Build is missing an executable", at_event="build.extracting")
@@ -65,7 +65,7 @@ def test_rejected_build_is_redriven_by_retry_without_a_new_push(
 
 
 def test_rollback_redistributes_the_previous_build_and_statuses_stay(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     push(stack, "roll-1")
@@ -91,7 +91,7 @@ def test_rollback_redistributes_the_previous_build_and_statuses_stay(
 
 
 def test_never_dark_restores_the_previous_live_build_after_a_late_rejection(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(slot_seconds=1, release_policy="manual")
     push(stack, "dark-1")
@@ -115,7 +115,7 @@ def test_never_dark_restores_the_previous_live_build_after_a_late_rejection(
     assert "dark-1" in next(e for e in rejected["timeline"] if e["event"] == "never dark")["detail"]
 
 
-def test_held_build_is_released_from_the_cli(make_stack: Callable[..., LocalStack]) -> None:
+def test_held_build_is_released_from_the_cli(make_stack: Callable[..., EmbeddedStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="hold")
     push(stack, "held-1")
     wait_until(
@@ -128,7 +128,7 @@ def test_held_build_is_released_from_the_cli(make_stack: Callable[..., LocalStac
     assert "release requested" in events_of(record)
 
 
-def test_cli_send_watch_status_and_doctor(make_stack: Callable[..., LocalStack], tmp_path: Path) -> None:
+def test_cli_send_watch_status_and_doctor(make_stack: Callable[..., EmbeddedStack], tmp_path: Path) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     artifact = tmp_path / "Game.tar.gz"
     artifact.write_bytes(ue_like_targz(pak_bytes=4096))
@@ -147,7 +147,7 @@ def test_cli_send_watch_status_and_doctor(make_stack: Callable[..., LocalStack],
 
 
 def test_cli_reports_a_wrong_token_without_echoing_it(
-    make_stack: Callable[..., LocalStack], capsys: pytest.CaptureFixture[str]
+    make_stack: Callable[..., EmbeddedStack], capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack = make_stack(slot_seconds=1)
     code = cli(["--url", stack.operator_url, "--token", "not-the-token", "status"])

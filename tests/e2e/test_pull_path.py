@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import requests
 
-from local.buildpixel import sample_metadata
-from local.sample_build import big_ue_like_targz
-from local.stack import LocalStack
+from pixelbridge_local.buildpixel import sample_metadata
+from pixelbridge_local.sample_build import big_ue_like_targz
+from pixelbridge_local.stack import EmbeddedStack
 from tests.e2e.conftest import ARTIFACT, events_of, push
 from tests.support.stack_records import known
 
@@ -23,17 +23,17 @@ REAL_SIZE_ARTIFACT = big_ue_like_targz(pak_bytes=6 * MiB)
 pytestmark = pytest.mark.e2e
 
 
-def inbox_keys(stack: LocalStack) -> list[str]:
+def inbox_keys(stack: EmbeddedStack) -> list[str]:
     listing = stack.client("s3").list_objects_v2(Bucket=stack.names["ArtifactBucket"], Prefix="inbox/")
     return sorted(item["Key"] for item in listing.get("Contents", []))
 
 
-def upload_calls(stack: LocalStack) -> list[str]:
+def upload_calls(stack: EmbeddedStack) -> list[str]:
     return [call.endpoint for call in stack.simulator.calls if call.endpoint == "upload-file"]
 
 
 def test_real_size_pull_goes_live_and_the_webhook_answers_at_once(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     assert len(REAL_SIZE_ARTIFACT) > 4.5 * MiB
@@ -57,7 +57,7 @@ def test_real_size_pull_goes_live_and_the_webhook_answers_at_once(
     assert stack.buildpixel_api_token not in json.dumps(record)
 
 
-def test_unsigned_webhook_is_refused(make_stack: Callable[..., LocalStack]) -> None:
+def test_unsigned_webhook_is_refused(make_stack: Callable[..., EmbeddedStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.buildpixel.add_artifact("pull-unsigned", ARTIFACT)
     response = stack.buildpixel.send_event(
@@ -69,7 +69,7 @@ def test_unsigned_webhook_is_refused(make_stack: Callable[..., LocalStack]) -> N
 
 
 def test_expired_webhook_url_is_renewed_and_the_build_still_ships(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.buildpixel.add_artifact("pull-stale", ARTIFACT)
@@ -81,15 +81,15 @@ def test_expired_webhook_url_is_renewed_and_the_build_still_ships(
     assert "artifact URL renewed" in events_of(record)
 
 
-def send_push(stack: LocalStack, build_id: str) -> requests.Response:
+def send_push(stack: EmbeddedStack, build_id: str) -> requests.Response:
     return push(stack, build_id)
 
 
-def send_pull(stack: LocalStack, build_id: str) -> requests.Response:
+def send_pull(stack: EmbeddedStack, build_id: str) -> requests.Response:
     return stack.buildpixel.send_build_complete(build_id)
 
 
-def both_concurrently(stack: LocalStack, build_id: str) -> list[int]:
+def both_concurrently(stack: EmbeddedStack, build_id: str) -> list[int]:
     """Push and build.complete at the same instant, through the Function URL: two sandboxes take them."""
     calls: list[Callable[[], requests.Response]] = [
         lambda: send_push(stack, build_id),
@@ -112,7 +112,7 @@ def both_concurrently(stack: LocalStack, build_id: str) -> list[int]:
 
 @pytest.mark.parametrize("order", ["push-then-pull", "pull-then-push", "concurrent"])
 def test_push_and_pull_of_the_same_build_deploy_it_once(
-    make_stack: Callable[..., LocalStack], order: str
+    make_stack: Callable[..., EmbeddedStack], order: str
 ) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     build_id = f"race-{order}"
@@ -136,7 +136,7 @@ def test_push_and_pull_of_the_same_build_deploy_it_once(
 
 
 def test_superseded_in_buildpixel_before_upload_never_reaches_streampixel(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.buildpixel.add_artifact("pull-sup", REAL_SIZE_ARTIFACT)

@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 import requests
 
-from local.stack import STREAMPIXEL_PROJECT_ID, STREAMPIXEL_USER_ID, LocalStack
+from pixelbridge_local.stack import STREAMPIXEL_PROJECT_ID, STREAMPIXEL_USER_ID, EmbeddedStack
 from tests.e2e.conftest import events_of, push, wait_until, write_call_gaps
 from tests.support.stack_records import known
 
 
-def test_auto_policy_goes_live_after_one_upload(make_stack: Callable[..., LocalStack]) -> None:
+def test_auto_policy_goes_live_after_one_upload(make_stack: Callable[..., EmbeddedStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     assert push(stack, "auto-1").status_code == 202
     record = stack.wait_for_terminal("auto-1", timeout=60)
@@ -39,7 +39,7 @@ def test_auto_policy_goes_live_after_one_upload(make_stack: Callable[..., LocalS
 
 
 def test_manual_policy_distributes_after_approval_with_spaced_calls(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(slot_seconds=2, release_policy="manual")
     push(stack, "manual-1")
@@ -52,7 +52,7 @@ def test_manual_policy_distributes_after_approval_with_spaced_calls(
     assert stack.simulator.count_429() == 0
 
 
-def test_hold_policy_stops_at_approved(make_stack: Callable[..., LocalStack]) -> None:
+def test_hold_policy_stops_at_approved(make_stack: Callable[..., EmbeddedStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="hold")
     push(stack, "hold-1")
     record = wait_until(
@@ -62,7 +62,7 @@ def test_hold_policy_stops_at_approved(make_stack: Callable[..., LocalStack]) ->
     assert [call.endpoint for call in stack.simulator.calls] == ["upload-file"]
 
 
-def test_burst_for_one_user_all_go_live_with_zero_429(make_stack: Callable[..., LocalStack]) -> None:
+def test_burst_for_one_user_all_go_live_with_zero_429(make_stack: Callable[..., EmbeddedStack]) -> None:
     projects = {f"{index:024x}": STREAMPIXEL_USER_ID for index in range(1, 11)}
     routes = [
         {"id": f"r{index}", "buildpixelProjectId": f"bp{index}", "streampixelProjectId": project}
@@ -88,7 +88,7 @@ def test_burst_for_one_user_all_go_live_with_zero_429(make_stack: Callable[..., 
     )
 
 
-def test_injected_500s_are_retried_until_live(make_stack: Callable[..., LocalStack]) -> None:
+def test_injected_500s_are_retried_until_live(make_stack: Callable[..., EmbeddedStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.simulator.fail_next_calls(2, status=500)
     push(stack, "flaky-1")
@@ -98,7 +98,7 @@ def test_injected_500s_are_retried_until_live(make_stack: Callable[..., LocalSta
     assert [call.http_status for call in stack.simulator.calls] == [500, 500, 200]
 
 
-def test_a_429_anyway_takes_a_new_slot_and_is_not_lost(make_stack: Callable[..., LocalStack]) -> None:
+def test_a_429_anyway_takes_a_new_slot_and_is_not_lost(make_stack: Callable[..., EmbeddedStack]) -> None:
     # Streampixel answers 429 inside our slot (clock skew, another tool using the key): injected, so
     # the 429 happens however fast or slow the machine is.
     stack = make_stack(slot_seconds=1, release_policy="manual")
@@ -112,7 +112,7 @@ def test_a_429_anyway_takes_a_new_slot_and_is_not_lost(make_stack: Callable[...,
 
 
 def test_lost_upload_response_is_recognised_by_file_url_and_not_uploaded_twice(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(
         slot_seconds=1, release_policy="auto", environment={"STREAMPIXEL_TIMEOUT_SECONDS": "1"}
@@ -133,7 +133,7 @@ def test_lost_upload_response_is_recognised_by_file_url_and_not_uploaded_twice(
     assert "upload skipped" in events_of(record)
 
 
-def test_rejection_is_recorded_with_the_objection(make_stack: Callable[..., LocalStack]) -> None:
+def test_rejection_is_recorded_with_the_objection(make_stack: Callable[..., EmbeddedStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="manual")
     for build_id, stage in (("rej-extract", "build.extracting"), ("rej-download", "build.downloading")):
         stack.simulator.reject_next_upload(
@@ -146,7 +146,7 @@ def test_rejection_is_recorded_with_the_objection(make_stack: Callable[..., Loca
         assert "build.rejected" in events_of(record)
 
 
-def test_no_approval_within_the_timeout_fails_with_reason(make_stack: Callable[..., LocalStack]) -> None:
+def test_no_approval_within_the_timeout_fails_with_reason(make_stack: Callable[..., EmbeddedStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="manual", approval_timeout_seconds=3)
     stack.simulator.drop_webhooks("build.approved")
     push(stack, "timeout-1")
@@ -155,7 +155,7 @@ def test_no_approval_within_the_timeout_fails_with_reason(make_stack: Callable[.
     assert "timed out waiting for Streampixel" in record["error"]
 
 
-def test_duplicate_s3_event_starts_one_execution(make_stack: Callable[..., LocalStack]) -> None:
+def test_duplicate_s3_event_starts_one_execution(make_stack: Callable[..., EmbeddedStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     push(stack, "dup-event")
     stack.wait_for_terminal("dup-event", timeout=60)
@@ -181,7 +181,7 @@ def test_duplicate_s3_event_starts_one_execution(make_stack: Callable[..., Local
 
 
 def test_newer_build_on_the_route_supersedes_older_waiting_ones(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(slot_seconds=3, release_policy="manual")
     stack.simulator.drop_webhooks("build.approved")  # the first build waits for approval
@@ -199,7 +199,7 @@ def test_newer_build_on_the_route_supersedes_older_waiting_ones(
 
 
 def test_webhook_with_a_wrong_secret_is_404_and_records_nothing(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(slot_seconds=1)
     push(stack, "secret-1")
@@ -222,7 +222,7 @@ def test_webhook_with_a_wrong_secret_is_404_and_records_nothing(
 
 
 def test_without_approval_after_distribution_live_is_recorded_after_the_window(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(slot_seconds=1, release_policy="manual", live_window_seconds=2)
     stack.simulator.approve_after_distribute = False  # the docs leave open what follows distribution
@@ -233,7 +233,7 @@ def test_without_approval_after_distribution_live_is_recorded_after_the_window(
     assert "no build.approved within the live window" in live_entry["detail"]
 
 
-def test_duplicated_webhooks_change_nothing(make_stack: Callable[..., LocalStack]) -> None:
+def test_duplicated_webhooks_change_nothing(make_stack: Callable[..., EmbeddedStack]) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.simulator.duplicate_webhooks("build.approved")
     stack.simulator.duplicate_webhooks("build.uploaded")

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import requests
 
-from local import demo
-from local.sample_build import big_ue_like_targz, ue_like_targz
-from local.serve import serve
-from local.stack import LocalStack, StackOptions
 from pixelbridge.settings import FUNCTION_URL_MAX_RAW_BODY
 from pixelbridge_cli.main import main as cli
+from pixelbridge_local import demo
+from pixelbridge_local.sample_build import big_ue_like_targz, ue_like_targz
+from pixelbridge_local.serve import serve
+from pixelbridge_local.stack import EmbeddedStack, StackOptions
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -35,9 +35,9 @@ def test_serve_prints_what_the_cli_and_the_status_page_need(
     lines: list[str] = []
     ready = threading.Event()
     stop = threading.Event()
-    running: list[LocalStack] = []
+    running: list[EmbeddedStack] = []
 
-    def started(stack: LocalStack) -> None:
+    def started(stack: EmbeddedStack) -> None:
         running.append(stack)
         ready.set()
 
@@ -102,7 +102,7 @@ def read_until(process: subprocess.Popen[str], marker: str, *, hang_bound: float
 
 
 def test_serve_stops_cleanly_on_ctrl_c() -> None:
-    process = start_module("local.serve")
+    process = start_module("pixelbridge_local.serve")
     read_until(process, "Ctrl-C stops it")
     process.send_signal(signal.SIGINT)
     rest, errors = process.communicate(timeout=60)
@@ -132,7 +132,7 @@ def test_demo_sends_a_build_too_big_to_push_by_the_pull_path(
 
 
 def test_demo_with_hold_and_serve_lets_you_release_the_build(monkeypatch: pytest.MonkeyPatch) -> None:
-    process = start_module("local.demo", "--policy", "hold", "--slot-seconds", "1", "--serve")
+    process = start_module("pixelbridge_local.demo", "--policy", "hold", "--slot-seconds", "1", "--serve")
     try:
         lines = read_until(process, "Ctrl-C stops it")
         assert any("is APPROVED and held for an operator" in line for line in lines)
@@ -170,4 +170,4 @@ def test_demo_stops_the_stack_on_ctrl_c_without_a_traceback(
     environment = dict(os.environ)
     assert demo.main(["--slot-seconds", "1"]) == 130
     assert "Interrupted; the local stack is stopped." in capsys.readouterr().err
-    assert dict(os.environ) == environment  # LocalStack.stop() ran: the AWS environment is restored
+    assert dict(os.environ) == environment  # EmbeddedStack.stop() ran: the AWS environment is restored

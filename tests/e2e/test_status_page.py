@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from local.stack import STREAMPIXEL_PROJECT_ID, LocalStack
+from pixelbridge_local.stack import STREAMPIXEL_PROJECT_ID, EmbeddedStack
 from tests.e2e.conftest import events_of, push, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -83,7 +83,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         driver.quit()
 
 
-def live(stack: LocalStack, build_id: str) -> dict[str, Any]:
+def live(stack: EmbeddedStack, build_id: str) -> dict[str, Any]:
     record: dict[str, Any] = wait_until(
         lambda: (r := stack.build(build_id)) and r["status"] == "live" and r, timeout=40
     )
@@ -121,7 +121,7 @@ def text(wait: Any, css: str) -> str:
 
 
 def test_status_page_shows_live_builds_and_rolls_a_route_back(
-    make_stack: Callable[..., LocalStack], browser: Any
+    make_stack: Callable[..., EmbeddedStack], browser: Any
 ) -> None:
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By

@@ -9,22 +9,22 @@ from typing import Any
 
 import requests
 
-from local.stack import STREAMPIXEL_PROJECT_ID, LocalStack
+from pixelbridge_local.stack import STREAMPIXEL_PROJECT_ID, EmbeddedStack
 from tests.e2e.conftest import events_of, push, wait_until
 from tests.support.stack_records import known
 
 
-def upload_calls(stack: LocalStack) -> list[Any]:
+def upload_calls(stack: EmbeddedStack) -> list[Any]:
     return [call for call in stack.simulator.calls if call.endpoint == "upload-file"]
 
 
-def handoff_keys(stack: LocalStack) -> int:
+def handoff_keys(stack: EmbeddedStack) -> int:
     listing = stack.client("s3").list_objects_v2(Bucket=stack.names["HandoffBucket"])
     return int(listing.get("KeyCount", 0))
 
 
 def test_auto_route_with_build_approved_lost_is_live_after_the_window(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto", live_window_seconds=2)
     stack.simulator.drop_webhooks("build.approved")
@@ -37,7 +37,7 @@ def test_auto_route_with_build_approved_lost_is_live_after_the_window(
 
 
 def test_build_uploaded_before_the_upload_answer_keeps_the_answer_facts(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(slot_seconds=1, release_policy="auto")
     stack.simulator.announce_before_answer()
@@ -53,7 +53,7 @@ def test_build_uploaded_before_the_upload_answer_keeps_the_answer_facts(
 
 
 def test_a_re_upload_after_a_lost_answer_ends_on_the_upload_streampixel_serves(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     """Answer lost, first webhook lost, first upload still queued: PixelBridge uploads again. The first
     upload's events must not delete the zip the second upload needs nor decide the build."""
@@ -74,7 +74,7 @@ def test_a_re_upload_after_a_lost_answer_ends_on_the_upload_streampixel_serves(
     assert wait_until(lambda: handoff_keys(stack) == 0, timeout=30)  # deleted after the second download
 
 
-def test_forged_events_with_the_path_secret_change_nothing(make_stack: Callable[..., LocalStack]) -> None:
+def test_forged_events_with_the_path_secret_change_nothing(make_stack: Callable[..., EmbeddedStack]) -> None:
     """A leaked webhook path secret: without the build's own fileUrl no event approves, rejects or
     deletes the handoff zip; the real events afterwards still take the build live."""
     stack = make_stack(slot_seconds=1, release_policy="auto")
@@ -121,7 +121,7 @@ def test_forged_events_with_the_path_secret_change_nothing(make_stack: Callable[
 
 
 def test_shuffled_and_duplicated_events_still_end_live_on_the_served_upload(
-    make_stack: Callable[..., LocalStack],
+    make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = make_stack(slot_seconds=1, release_policy="manual")
     stack.simulator.deliver_late("build.extracting")

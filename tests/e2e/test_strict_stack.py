@@ -10,21 +10,21 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from local.sandbox import Fault
-from local.stack import LocalStack
+from pixelbridge_local.sandbox import Fault
+from pixelbridge_local.stack import EmbeddedStack
 from tests.e2e.conftest import events_of, push, wait_until
 
-MakeStack = Callable[..., LocalStack]
+MakeStack = Callable[..., EmbeddedStack]
 
 
-def dead_letters(stack: LocalStack, queue: str = "ConvertDeadLetterQueue") -> list[dict[str, Any]]:
+def dead_letters(stack: EmbeddedStack, queue: str = "ConvertDeadLetterQueue") -> list[dict[str, Any]]:
     messages = stack.client("sqs").receive_message(
         QueueUrl=stack.names[queue], MaxNumberOfMessages=10, WaitTimeSeconds=1
     )
     return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
 
 
-def history_errors(stack: LocalStack, build_id: str) -> list[str]:
+def history_errors(stack: EmbeddedStack, build_id: str) -> list[str]:
     arn = stack.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{build_id}"
     events = stack.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
     return [event["taskFailedEventDetails"]["error"] for event in events if "taskFailedEventDetails" in event]

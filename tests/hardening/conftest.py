@@ -69,6 +69,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The IAM usage table of every stack this run started (bench/out/iam-usage.md)."""
-    from local import iam_report
+    from pixelbridge_local import iam_report
 
     iam_report.write()

@@ -29,11 +29,11 @@ from typing import Any
 import psutil
 import pytest
 
-from local.buildpixel import sample_metadata
-from local.sample_build import big_ue_like_targz, ue_like_targz
-from local.sandbox import Fault
-from local.stack import STREAMPIXEL_USER_ID, LocalStack, StackOptions
 from pixelbridge.domain.statuses import is_terminal
+from pixelbridge_local.buildpixel import sample_metadata
+from pixelbridge_local.sample_build import big_ue_like_targz, ue_like_targz
+from pixelbridge_local.sandbox import Fault
+from pixelbridge_local.stack import STREAMPIXEL_USER_ID, EmbeddedStack, StackOptions
 from tests.e2e.conftest import events_of, push, write_call_gaps
 from tests.hardening.conftest import Figures
 from tests.support.archives import Member, build_targz, file
@@ -45,8 +45,8 @@ SECOND_USER = "7a7a7a7a7a7a7a7a7a7a7a7a"
 
 
 @contextmanager
-def local_stack(**options: Any) -> Iterator[LocalStack]:
-    stack = LocalStack(StackOptions(**options)).start()
+def local_stack(**options: Any) -> Iterator[EmbeddedStack]:
+    stack = EmbeddedStack(StackOptions(**options)).start()
     try:
         yield stack
     finally:
@@ -90,7 +90,7 @@ class RssSampler:
         return total
 
 
-def settle(stack: LocalStack, build_ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+def settle(stack: EmbeddedStack, build_ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
     """Wait for every build to reach a terminal state; what is not terminal by then counts as lost."""
     deadline = time.monotonic() + timeout
     records: dict[str, dict[str, Any]] = {}
@@ -104,7 +104,7 @@ def settle(stack: LocalStack, build_ids: list[str], timeout: float) -> dict[str,
     return records
 
 
-def resend_s3_event(stack: LocalStack, key: str) -> None:
+def resend_s3_event(stack: EmbeddedStack, key: str) -> None:
     """Publish the ObjectCreated event of an existing inbox object again (S3 delivers at least once)."""
     bucket = stack.names["ArtifactBucket"]
     etag = stack.client("s3").head_object(Bucket=bucket, Key=key)["ETag"].strip('"')

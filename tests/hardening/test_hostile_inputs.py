@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from local.buildpixel import encode_custom_deploy, sample_metadata
-from local.gateway import FakeLambdaContext, function_url_event
+from pixelbridge_local.buildpixel import encode_custom_deploy, sample_metadata
+from pixelbridge_local.gateway import FakeLambdaContext, function_url_event
 from tests.hardening.conftest import Figures
 from tests.hardening.hostile_archives import (
     SPARSE_MAP_ENTRIES,

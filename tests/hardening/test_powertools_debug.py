@@ -17,7 +17,7 @@ SCRIPT = f"""
 import json
 IMPORT_LINE
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver
-from local.gateway import FakeLambdaContext, function_url_event
+from pixelbridge_local.gateway import FakeLambdaContext, function_url_event
 
 app = LambdaFunctionUrlResolver()
 

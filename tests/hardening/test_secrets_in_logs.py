@@ -21,9 +21,9 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from local.buildpixel import sample_metadata
-from local.sample_build import big_ue_like_targz
-from local.stack import LocalStack, StackOptions
+from pixelbridge_local.buildpixel import sample_metadata
+from pixelbridge_local.sample_build import big_ue_like_targz
+from pixelbridge_local.stack import EmbeddedStack, StackOptions
 from tests.e2e.conftest import push
 from tests.support.archives import Member, build_targz, file
 
@@ -81,7 +81,7 @@ class _Joined(list[str]):
 
 
 def test_a_full_run_logs_no_secret_and_errors_echo_none(capfd: pytest.CaptureFixture[str]) -> None:
-    stack = LocalStack(StackOptions(slot_seconds=1, release_policy="auto", log_level="DEBUG")).start()
+    stack = EmbeddedStack(StackOptions(slot_seconds=1, release_policy="auto", log_level="DEBUG")).start()
     capfd.readouterr()  # the stack's own setup output is not part of the run
     responses: list[str] = []
     capture = captured_logs()

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from local.gateway import FakeLambdaContext, function_url_event
 from pixelbridge.adapters.delivery_ledger import DynamoDeliveryLedger
 from pixelbridge.domain.signatures import REPLAY_WINDOW_SECONDS, delivery_key, sign, stale_reason
 from pixelbridge.ports import DeliveryLedger
+from pixelbridge_local.gateway import FakeLambdaContext, function_url_event
 from tests.support.aws import MotoAccount, moto_account
 
 SIGNING_SECRET = "whsec_replay_" + "5" * 24

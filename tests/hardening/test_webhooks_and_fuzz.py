@@ -24,7 +24,6 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from local.gateway import FakeLambdaContext, function_url_event
 from pixelbridge.adapters.multipart import MultipartError, parse_build_upload, require_multipart_boundary
 from pixelbridge.convert.pipeline import ConversionLimits, convert_targz_to_zip
 from pixelbridge.domain.errors import ArchiveRejected, Invalid
@@ -35,6 +34,7 @@ from pixelbridge.usecases.ingest_webhook import (
     parse_build_event,
     parse_envelope,
 )
+from pixelbridge_local.gateway import FakeLambdaContext, function_url_event
 from tests.hardening.conftest import Figures
 from tests.support.archives import build_targz, file, gzip_bytes
 from tests.support.aws import STREAMPIXEL_PROJECT, MotoAccount, moto_account

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local.gateway import FakeLambdaContext
+from pixelbridge_local.gateway import FakeLambdaContext
 from tests.support.aws import MotoAccount, moto_account
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -13,8 +13,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.buildpixel_sim import BuildPixelSimulator
-from local.template import create_tables
 from pixelbridge.adapters.buildpixel import BuildPixelClient
 from pixelbridge.adapters.builds import BuildRepository
 from pixelbridge.adapters.secrets import MissingSecretValue
@@ -23,6 +21,8 @@ from pixelbridge.adapters.url_guard import UrlPolicy
 from pixelbridge.convert.sinks import S3MultipartSink
 from pixelbridge.ports import ArtifactSink
 from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits
+from pixelbridge_local.buildpixel_sim import BuildPixelSimulator
+from pixelbridge_local.template import create_tables
 
 BUCKET = "artifacts"
 API_TOKEN = "bp_integration_token_0123456789"

@@ -11,7 +11,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from local.iam import Authorizer, AuthorizingProxy, Principal, RequestClassifier, is_allowed
+from pixelbridge_local.iam import Authorizer, AuthorizingProxy, Principal, RequestClassifier, is_allowed
 
 BUCKET = "iam-test"
 TABLE = "iam-table"

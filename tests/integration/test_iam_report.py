@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from local import iam_report
+from pixelbridge_local import iam_report
 
 
 def test_the_table_marks_unused_grants_and_denied_calls(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from local.buildpixel import encode_custom_deploy, sample_metadata
-from local.gateway import FakeLambdaContext, function_url_event
-from local.sample_build import ue_like_targz
+from pixelbridge_local.buildpixel import encode_custom_deploy, sample_metadata
+from pixelbridge_local.gateway import FakeLambdaContext, function_url_event
+from pixelbridge_local.sample_build import ue_like_targz
 from tests.support.aws import MotoAccount, moto_account
 
 ARTIFACT = ue_like_targz(pak_bytes=4096)

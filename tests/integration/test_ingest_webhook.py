@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from local.buildpixel import encode_custom_deploy, sample_metadata
-from local.gateway import FakeLambdaContext, function_url_event
-from local.sample_build import ue_like_targz
 from pixelbridge.domain.signatures import sign
+from pixelbridge_local.buildpixel import encode_custom_deploy, sample_metadata
+from pixelbridge_local.gateway import FakeLambdaContext, function_url_event
+from pixelbridge_local.sample_build import ue_like_targz
 from tests.support.aws import MotoAccount, moto_account
 
 SIGNING_SECRET = "whsec_unit_test_0123456789"

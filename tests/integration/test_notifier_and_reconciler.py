@@ -14,7 +14,6 @@ from typing import Any
 import boto3
 import pytest
 
-from local.gateway import FakeLambdaContext
 from pixelbridge import wiring
 from pixelbridge.adapters.builds import BuildRepository
 from pixelbridge.adapters.workflow import Workflow
@@ -23,6 +22,7 @@ from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.domain.timeline import utc_now
 from pixelbridge.handlers import notifier
 from pixelbridge.usecases.reconcile import ReconcileBuilds
+from pixelbridge_local.gateway import FakeLambdaContext
 from tests.support.aws import MotoAccount, moto_account
 
 # botocore sends DescribeStream to an account endpoint moto does not route; the classic one works.
@@ -148,8 +148,8 @@ def test_reconciler_finds_stuck_builds_through_the_open_index(
 
 def test_sample_events_run_through_the_handlers(account: tuple[MotoAccount, dict[str, str]]) -> None:
     acct, queues = account
-    from local.template import REPO_ROOT
     from pixelbridge.handlers import reconciler
+    from pixelbridge_local.template import REPO_ROOT
 
     sample = json.loads((REPO_ROOT / "events" / "notifier-build-rejected.json").read_text())
     assert notifier.handler(sample, FakeLambdaContext("NotifierFunction")) == {"batchItemFailures": []}

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import pytest
 import responses
 
-from local.gateway import FakeLambdaContext, function_url_event
+from pixelbridge_local.gateway import FakeLambdaContext, function_url_event
 from tests.support.aws import STREAMPIXEL_PROJECT, MotoAccount, moto_account
 
 HOLD_ROUTES = json.dumps(

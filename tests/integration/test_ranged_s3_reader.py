@@ -95,7 +95,6 @@ def test_a_missing_object_is_refused_at_once(s3: Any) -> None:
 def test_the_converter_reads_the_stored_artifact_through_parallel_ranges(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from local.sample_build import ue_like_targz
     from pixelbridge import wiring
     from pixelbridge.adapters.multipart import parse_build_upload
     from pixelbridge.adapters.store import InboxStore
@@ -103,6 +102,7 @@ def test_the_converter_reads_the_stored_artifact_through_parallel_ranges(
     from pixelbridge.convert.sinks import S3MultipartSink
     from pixelbridge.settings import get_settings
     from pixelbridge.usecases.convert_build import ConvertBuild
+    from pixelbridge_local.sample_build import ue_like_targz
     from tests.integration.test_convert_handler import push
     from tests.support.aws import moto_account
 

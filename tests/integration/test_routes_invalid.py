@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from local.buildpixel import sample_metadata
+from pixelbridge_local.buildpixel import sample_metadata
 from tests.integration.test_ingest_push import call, push
 from tests.integration.test_operator_api import operator_auth
 from tests.support.aws import moto_account

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local.sandbox import AsyncInvoker, Fault, FunctionPool
+from pixelbridge_local.sandbox import AsyncInvoker, Fault, FunctionPool
 
 ENVIRONMENT = {
     "AWS_REGION": "us-east-1",

@@ -12,9 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.dynamodb_atomicity import atomic_dynamodb_writes
-from local.template import create_tables
 from pixelbridge.adapters.slots import SlotBook
+from pixelbridge_local.dynamodb_atomicity import atomic_dynamodb_writes
+from pixelbridge_local.template import create_tables
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from local.gateway import FakeLambdaContext, function_url_event
+from pixelbridge_local.gateway import FakeLambdaContext, function_url_event
 from tests.support.aws import MotoAccount, moto_account
 
 

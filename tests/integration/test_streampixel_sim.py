@@ -21,14 +21,6 @@ from typing import Any
 import pytest
 import requests
 
-from local.streampixel_sim import (
-    OBJECTION_CORRUPT_ZIP,
-    OBJECTION_DOWNLOAD_FAILED,
-    OBJECTION_MISSING_EXE,
-    RATE_LIMIT_MESSAGE,
-    StreampixelSimulator,
-    has_top_level_executable,
-)
 from pixelbridge.adapters.streampixel import (
     DistributeResult,
     StreampixelClient,
@@ -36,6 +28,14 @@ from pixelbridge.adapters.streampixel import (
     TestWebhookResult,
 )
 from pixelbridge.domain.errors import RateLimited, StreampixelError, Transient
+from pixelbridge_local.streampixel_sim import (
+    OBJECTION_CORRUPT_ZIP,
+    OBJECTION_DOWNLOAD_FAILED,
+    OBJECTION_MISSING_EXE,
+    RATE_LIMIT_MESSAGE,
+    StreampixelSimulator,
+    has_top_level_executable,
+)
 
 USER_A, KEY_A = "663d1f2e3a4b5c6d7e8f9012", "key-a-0123456789abcdef"
 USER_B, KEY_B = "663d1f2e3a4b5c6d7e8f9034", "key-b-fedcba9876543210"

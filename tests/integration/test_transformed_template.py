@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from local.iam import is_allowed
-from local.transformed import ResolvedTemplate
+from pixelbridge_local.iam import is_allowed
+from pixelbridge_local.transformed import ResolvedTemplate
 
 NAMES = {
     "BuildsTable": "t-builds",

@@ -12,8 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.dynamodb_atomicity import atomic_dynamodb_writes
-from local.template import (
+from pixelbridge import wiring
+from pixelbridge_local.dynamodb_atomicity import atomic_dynamodb_writes
+from pixelbridge_local.template import (
     create_buckets,
     create_secrets,
     create_tables,
@@ -21,7 +22,6 @@ from local.template import (
     resolve,
     resource_properties,
 )
-from pixelbridge import wiring
 
 FUNCTIONS = ("IngestFunction", "ConvertFunction", "ReleaseFunction", "StreampixelWebhookFunction")
 STREAMPIXEL_USER = "663d1f2e3a4b5c6d7e8f9a0b"

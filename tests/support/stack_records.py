@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.stack import LocalStack
+from pixelbridge_local.stack import EmbeddedStack
 
 
-def known(stack: LocalStack, build_id: str) -> dict[str, Any]:
+def known(stack: EmbeddedStack, build_id: str) -> dict[str, Any]:
     """The build's record; the test fails here, by name, if PixelBridge does not know the build."""
     record = stack.build(build_id)
     assert record is not None, f"no build {build_id}"

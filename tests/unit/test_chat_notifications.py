@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from local.template import nested_template, resolve, resource_properties
 from pixelbridge.domain.notifications import EVENT_DETAIL_TYPE, EVENT_SOURCE, StatusChange
+from pixelbridge_local.template import nested_template, resolve, resource_properties
 from scripts import deploy_readiness as readiness
 from scripts.sam_transform import parse_template, transform_template
 

@@ -36,7 +36,7 @@ class CrashingSink(io.BytesIO):
 
 
 def converter(builds: InMemoryBuilds) -> ConvertBuild:
-    from local.sample_build import ue_like_targz
+    from pixelbridge_local.sample_build import ue_like_targz
 
     inbox = MemoryInbox()
     inbox.objects[KEY] = (ue_like_targz(pak_bytes=10_000), "application/gzip")

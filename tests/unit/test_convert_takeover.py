@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from local.buildpixel import encode_custom_deploy, sample_metadata
-from local.sample_build import ue_like_targz
 from pixelbridge.adapters.multipart import parse_build_upload
 from pixelbridge.convert.pipeline import ConversionLimits
 from pixelbridge.domain.inbox import pull_key, push_key
 from pixelbridge.domain.records import BuildRecord
 from pixelbridge.usecases.convert_build import TAKEN_OVER, ConvertBuild
+from pixelbridge_local.buildpixel import encode_custom_deploy, sample_metadata
+from pixelbridge_local.sample_build import ue_like_targz
 from tests.support.fakes import InMemoryBuilds, MemoryInbox, RecordingHandoff, RecordingWorkflow
 
 

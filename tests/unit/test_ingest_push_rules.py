@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from local.buildpixel import encode_custom_deploy, sample_metadata
-from local.sample_build import ue_like_targz
 from pixelbridge.adapters.multipart import parse_build_upload
 from pixelbridge.domain.errors import Invalid, TooLarge, Unauthorized, Unavailable, UnsupportedFormat
 from pixelbridge.domain.routes import Route
 from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.usecases.build_views import UPLOADER_FIELDS
 from pixelbridge.usecases.ingest_push import IngestPush
+from pixelbridge_local.buildpixel import encode_custom_deploy, sample_metadata
+from pixelbridge_local.sample_build import ue_like_targz
 from tests.support.fakes import InMemoryBuilds, MemoryInbox
 
 TOKEN = "Bearer upload-token"

@@ -8,8 +8,8 @@ import logging
 import pytest
 from aws_lambda_powertools import Logger, Metrics
 
-from local.template import function_environment, load_template
 from pixelbridge.observability import make_logger
+from pixelbridge_local.template import function_environment, load_template
 from tests.unit.test_template import FAKE_NAMES
 
 # Lambda's JSON log filter: a line without a "level" key is INFO, kept when the filter is INFO or lower.

@@ -4,13 +4,13 @@ import gzip
 
 import pytest
 
-from local.buildpixel import encode_custom_deploy, sample_metadata
 from pixelbridge.adapters.multipart import (
     MultipartError,
     NotMultipart,
     parse_build_upload,
     require_multipart_boundary,
 )
+from pixelbridge_local.buildpixel import encode_custom_deploy, sample_metadata
 
 ARTIFACT = gzip.compress(b"tar bytes")
 

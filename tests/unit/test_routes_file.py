@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from local.template import REPO_ROOT
 from pixelbridge.domain.routes import (
     PACKAGE_ROOT,
     RoutesConfigError,
@@ -16,6 +15,7 @@ from pixelbridge.domain.routes import (
     load_routes_file,
     routes_path,
 )
+from pixelbridge_local.template import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "routes.example.json"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from local.template import function_environment, resources
 from pixelbridge.settings import ALIASES, FUNCTION_SETTINGS, MissingSetting, Settings
+from pixelbridge_local.template import function_environment, resources
 from tests.unit.test_template import FAKE_NAMES
 
 HANDLERS = {

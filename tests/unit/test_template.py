@@ -15,7 +15,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.template import (
+from pixelbridge.settings import FUNCTION_SETTINGS, Settings
+from pixelbridge_local.template import (
     REPO_ROOT,
     create_buckets,
     create_secrets,
@@ -30,7 +31,6 @@ from local.template import (
     resources,
     state_machine_definition,
 )
-from pixelbridge.settings import FUNCTION_SETTINGS, Settings
 
 T = load_template()
 RES = T["Resources"]

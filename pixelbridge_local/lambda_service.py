@@ -22,8 +22,8 @@ from unittest import mock
 
 from moto.core.exceptions import JsonRESTError
 
-from local.iam import _access_key
-from local.sandbox import Outcome
+from pixelbridge_local.iam import _access_key
+from pixelbridge_local.sandbox import Outcome
 
 SYNC_PAYLOAD_LIMIT = 6_291_456  # bytes: RequestResponse invoke payload
 ASYNC_PAYLOAD_LIMIT = 1_048_576  # bytes: Event invoke payload (256 KB until 2025)

@@ -11,16 +11,16 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
-from local.streampixel_sim.accounts import Accounts, WriteWindow
-from local.streampixel_sim.api_requests import (
+from pixelbridge_local.streampixel_sim.accounts import Accounts, WriteWindow
+from pixelbridge_local.streampixel_sim.api_requests import (
     auto_release_flag,
     endpoint_of,
     optional_str,
     parse_json_body,
     validated_file_url,
 )
-from local.streampixel_sim.builds import check_build_archive, download, envelope
-from local.streampixel_sim.contract import (
+from pixelbridge_local.streampixel_sim.builds import check_build_archive, download, envelope
+from pixelbridge_local.streampixel_sim.contract import (
     API_PREFIX,
     DISTRIBUTABLE_STATES,
     DISTRIBUTE_ENDPOINT,
@@ -36,8 +36,8 @@ from local.streampixel_sim.contract import (
     Stopped,
     Upload,
 )
-from local.streampixel_sim.server import SimulatorServer
-from local.streampixel_sim.webhooks import post_webhook, webhook_record
+from pixelbridge_local.streampixel_sim.server import SimulatorServer
+from pixelbridge_local.streampixel_sim.webhooks import post_webhook, webhook_record
 
 UPLOAD_ID = re.compile(r"[0-9a-f]{24}")  # Streampixel ids are Mongo ObjectIds
 

@@ -4,9 +4,9 @@ See docs/ARCHITECTURE.md, Local stack.
 
 moto server provides S3, DynamoDB, SQS, SNS, EventBridge, Secrets Manager and Step Functions executing
 the real ``statemachine/release.asl.json``. Every function of the SAM-transformed template runs in its
-own sandbox process (``local.sandbox``) with exactly the environment the template gives it, calling AWS
-with its own role's credentials through an authorizing proxy (``local.iam``) that enforces the role's
-policy, action and resource. Two local Function URLs serve IngestFunction and
+own sandbox process (``pixelbridge_local.sandbox``) with exactly the environment the template gives
+it, calling AWS with its own role's credentials through an authorizing proxy (``pixelbridge_local.iam``)
+that enforces the role's policy, action and resource. Two local Function URLs serve IngestFunction and
 StreampixelWebhookFunction; Step Functions' Lambda tasks, S3 "object created" events (via SQS), the
 BuildsTable stream and the reconciler schedule invoke the sandboxes; async invocations are retried per
 EventInvokeConfig and then sent to their OnFailure destination; the Streampixel simulator downloads the
@@ -32,16 +32,16 @@ from typing import Any
 import boto3
 import requests
 
-from local import iam_report
-from local.buildpixel_sim import BuildPixelSimulator
-from local.dynamodb_atomicity import atomic_dynamodb_writes
-from local.gateway import FunctionUrlGateway
-from local.iam import Authorizer, AuthorizingProxy, Call, Principal, RequestClassifier, is_allowed
-from local.lambda_service import ASYNC_PAYLOAD_LIMIT, route_lambda_invocations
-from local.notifications import LocalNotifications
-from local.sandbox import AsyncInvoker, Fault, FunctionPool, Outcome
-from local.streampixel_sim import StreampixelSimulator
-from local.template import (
+from pixelbridge_local import iam_report
+from pixelbridge_local.buildpixel_sim import BuildPixelSimulator
+from pixelbridge_local.dynamodb_atomicity import atomic_dynamodb_writes
+from pixelbridge_local.gateway import FunctionUrlGateway
+from pixelbridge_local.iam import Authorizer, AuthorizingProxy, Call, Principal, RequestClassifier, is_allowed
+from pixelbridge_local.lambda_service import ASYNC_PAYLOAD_LIMIT, route_lambda_invocations
+from pixelbridge_local.notifications import LocalNotifications
+from pixelbridge_local.sandbox import AsyncInvoker, Fault, FunctionPool, Outcome
+from pixelbridge_local.streampixel_sim import StreampixelSimulator
+from pixelbridge_local.template import (
     ROUTES_DEFAULT_VARIABLE,
     create_buckets,
     create_secrets,
@@ -51,7 +51,7 @@ from local.template import (
     resource_properties,
     state_machine_definition,
 )
-from local.transformed import STACK_NAME, FunctionSpec, ResolvedTemplate
+from pixelbridge_local.transformed import STACK_NAME, FunctionSpec, ResolvedTemplate
 
 LOCAL_FUNCTIONS = (
     "IngestFunction",
@@ -89,7 +89,7 @@ class StackOptions:
     async_retry_delay_seconds: float = 0.2  # AWS waits ~1 min, then ~2 min, between async attempts
 
 
-class LocalStack(AbstractContextManager["LocalStack"]):
+class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
     def __init__(self, options: StackOptions | None = None) -> None:
         self.options = options or StackOptions()
         self.api_key = secrets.token_hex(16)
@@ -111,7 +111,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.state_machine_usage: Counter[tuple[str, str]] = Counter()
 
     # -- lifecycle -----------------------------------------------------------------------------------
-    def start(self) -> LocalStack:
+    def start(self) -> EmbeddedStack:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's per-request lines
@@ -177,7 +177,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
                 used = self.state_machine_usage
             iam_report.record(owner, principal.statements, used, denied)
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> EmbeddedStack:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -10,7 +10,7 @@ from typing import IO, Any
 
 import requests
 
-from local.streampixel_sim.contract import (
+from pixelbridge_local.streampixel_sim.contract import (
     DOWNLOAD_TIMEOUT,
     EVENT_STATUS,
     OBJECTION_CORRUPT_ZIP,

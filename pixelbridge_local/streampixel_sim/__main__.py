@@ -1,11 +1,11 @@
-"""``python -m local.streampixel_sim --account USER:KEY --project PROJECT:USER``."""
+"""``python -m pixelbridge_local.streampixel_sim --account USER:KEY --project PROJECT:USER``."""
 
 from __future__ import annotations
 
 import argparse
 import threading
 
-from local.streampixel_sim.simulator import StreampixelSimulator
+from pixelbridge_local.streampixel_sim.simulator import StreampixelSimulator
 
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """``make demo``: push a build exactly as BuildPixel does and follow it to ``live`` on the local stack.
 
-Usage: python -m local.demo [PATH.tar.gz] [--policy auto|manual|hold] [--slot-seconds N] [--serve]
-       python -m local.demo --pull [--size-mb 60]   (real-size build: signed webhook + artifact pull)
+Usage: python -m pixelbridge_local.demo [PATH.tar.gz] [--policy auto|manual|hold] [--slot-seconds N] [--serve]
+       python -m pixelbridge_local.demo --pull [--size-mb 60]   (real size: signed webhook + artifact pull)
 
 A build too big for one push (a Function URL takes ~4.5 MiB) goes the pull path by itself. With
 ``--policy hold`` the build stops at ``approved`` and the demo says how to release it; ``--serve``
@@ -19,12 +19,12 @@ from typing import Any
 
 import requests
 
-from local.buildpixel import encode_custom_deploy, sample_metadata
-from local.sample_build import big_ue_like_targz, ue_like_targz
-from local.serve import connection_lines, stop_on_signals
-from local.stack import LocalStack, StackOptions
 from pixelbridge.settings import FUNCTION_URL_MAX_RAW_BODY
 from pixelbridge_cli.client import CliError, held_for_release, read_build_file
+from pixelbridge_local.buildpixel import encode_custom_deploy, sample_metadata
+from pixelbridge_local.sample_build import big_ue_like_targz, ue_like_targz
+from pixelbridge_local.serve import connection_lines, stop_on_signals
+from pixelbridge_local.stack import EmbeddedStack, StackOptions
 
 
 def print_progress(record: dict[str, Any], printed: int, started: float) -> int:
@@ -39,7 +39,7 @@ def print_progress(record: dict[str, Any], printed: int, started: float) -> int:
     return len(timeline)
 
 
-def follow(stack: LocalStack, build_id: str, timeout: float, started: float) -> tuple[dict[str, Any], int]:
+def follow(stack: EmbeddedStack, build_id: str, timeout: float, started: float) -> tuple[dict[str, Any], int]:
     """Print the build's steps until it ends or waits for an operator; returns it and the lines printed."""
     from pixelbridge.domain.statuses import is_terminal
 
@@ -54,7 +54,7 @@ def follow(stack: LocalStack, build_id: str, timeout: float, started: float) -> 
     raise CliError(f"build {build_id} did not finish within {timeout:.0f} s (raise --timeout)")
 
 
-def report(stack: LocalStack, record: dict[str, Any], *, serving: bool) -> None:
+def report(stack: EmbeddedStack, record: dict[str, Any], *, serving: bool) -> None:
     build_id = record["buildId"]
     if held_for_release(record):
         print(
@@ -72,7 +72,9 @@ def report(stack: LocalStack, record: dict[str, Any], *, serving: bool) -> None:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m local.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m pixelbridge_local.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("artifact", nargs="?", type=Path, help="your own UE Win64 build as .tar.gz")
     parser.add_argument(
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # the `with LocalStack` block has stopped the stack
+    except KeyboardInterrupt:  # the `with EmbeddedStack` block has stopped the stack
         print("\nInterrupted; the local stack is stopped.", file=sys.stderr)
         return 130
 
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             f"Starting the local stack (moto, Streampixel simulator, slot {args.slot_seconds} s, "
             f"policy {args.policy})..."
         )
-    with LocalStack(options) as stack:
+    with EmbeddedStack(options) as stack:
         started = time.monotonic()
         sent = send_pull(stack, build_id, artifact) if pull else send_push(stack, build_id, artifact)
         if not sent:
@@ -151,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         return 0 if record["status"] == "live" or held_for_release(record) else 1
 
 
-def send_push(stack: LocalStack, build_id: str, artifact: bytes) -> bool:
+def send_push(stack: EmbeddedStack, build_id: str, artifact: bytes) -> bool:
     body, content_type = encode_custom_deploy(sample_metadata(build_id), artifact)
     print(f"BuildPixel → POST {stack.upload_url}  ({len(body)} bytes multipart, build {build_id})")
     response = requests.post(
@@ -164,7 +166,7 @@ def send_push(stack: LocalStack, build_id: str, artifact: bytes) -> bool:
     return response.status_code < 300
 
 
-def send_pull(stack: LocalStack, build_id: str, artifact: bytes) -> bool:
+def send_pull(stack: EmbeddedStack, build_id: str, artifact: bytes) -> bool:
     """BuildPixel sends ``build.complete`` (signed); PixelBridge pulls the artifact and ships it."""
     stack.buildpixel.add_artifact(build_id, artifact, **sample_metadata(build_id))
     print(
@@ -176,7 +178,7 @@ def send_pull(stack: LocalStack, build_id: str, artifact: bytes) -> bool:
     return response.status_code < 300
 
 
-def keep_serving(stack: LocalStack, build_id: str, printed: int, started: float) -> None:
+def keep_serving(stack: EmbeddedStack, build_id: str, printed: int, started: float) -> None:
     """Keep the stack up until Ctrl-C, still printing the build's new steps (e.g. after a release)."""
     stop = threading.Event()
     stop_on_signals(stop)

@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from local.streampixel_sim.contract import API_PREFIX, ApiError
+from pixelbridge_local.streampixel_sim.contract import API_PREFIX, ApiError
 
 
 def endpoint_of(path: str) -> str | None:

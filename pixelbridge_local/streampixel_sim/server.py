@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    from local.streampixel_sim.simulator import StreampixelSimulator
+    from pixelbridge_local.streampixel_sim.simulator import StreampixelSimulator
 
 
 class SimulatorServer(ThreadingHTTPServer):

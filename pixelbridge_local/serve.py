@@ -1,6 +1,6 @@
 """``make serve``: keep the whole local stack running and print how to use it, until Ctrl-C.
 
-Usage: python -m local.serve [--policy auto|manual|hold] [--slot-seconds N]
+Usage: python -m pixelbridge_local.serve [--policy auto|manual|hold] [--slot-seconds N]
 
 Everything listens on 127.0.0.1 only. The tokens printed here are generated for this run.
 """
@@ -14,12 +14,12 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from local.stack import LocalStack, StackOptions
+from pixelbridge_local.stack import EmbeddedStack, StackOptions
 
 Printer = Callable[[str], None]
 
 
-def connection_lines(stack: LocalStack) -> list[str]:
+def connection_lines(stack: EmbeddedStack) -> list[str]:
     """What a person needs to use the running stack (the local equivalents of the stack outputs)."""
     operator = stack.operator_url
     return [
@@ -47,7 +47,7 @@ def connection_lines(stack: LocalStack) -> list[str]:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m local.serve",
+        prog="python -m pixelbridge_local.serve",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -70,12 +70,12 @@ def serve(
     options: StackOptions,
     stop: threading.Event,
     out: Printer = print,
-    ready: Callable[[LocalStack], None] | None = None,
+    ready: Callable[[EmbeddedStack], None] | None = None,
 ) -> int:
     """Run the stack until ``stop`` is set; ``ready`` is called with the running stack."""
     policy = options.release_policy
     out(f"Starting the local stack (moto, BuildPixel + Streampixel simulators, policy {policy})...")
-    with LocalStack(options) as stack:
+    with EmbeddedStack(options) as stack:
         for line in connection_lines(stack):
             out(line)
         if ready is not None:

@@ -83,7 +83,7 @@ class Sandbox:
         self.name = name
         read_fd, write_fd = os.pipe()
         self.process = subprocess.Popen(  # noqa: S603 - our own runtime module, no shell
-            [sys.executable, "-m", "local.sandbox_runtime", str(write_fd)],
+            [sys.executable, "-m", "pixelbridge_local.sandbox_runtime", str(write_fd)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

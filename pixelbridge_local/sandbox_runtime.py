@@ -1,8 +1,8 @@
 """The bootstrap inside one sandbox: a warm Lambda execution environment for one function.
 
-Started by ``local.sandbox`` as ``python -m local.sandbox_runtime RESULT_FD`` with exactly the
-function's environment. Like Lambda's runtime it imports ``_HANDLER`` once (the cold start), then
-serves one invocation at a time: a JSON request line on stdin (``event``, ``requestId``,
+Started by ``pixelbridge_local.sandbox`` as ``python -m pixelbridge_local.sandbox_runtime RESULT_FD``
+with exactly the function's environment. Like Lambda's runtime it imports ``_HANDLER`` once (the cold
+start), then serves one invocation at a time: a JSON request line on stdin (``event``, ``requestId``,
 ``deadlineMs``, ``fault``), a JSON result line on RESULT_FD (``result`` or Lambda's error shape
 ``errorType``/``errorMessage``), after one ``ready`` line once init is done. stdout and stderr are
 the function's log stream.

@@ -8,7 +8,7 @@ uploads processed in order) and every API call and webhook delivery is recorded 
 tests can assert spacing and ordering; ``live_upload`` says which upload a project serves. As strict
 as the docs: direct downloads only (no redirect, no HTML page), 24-hex uploadIds.
 
-Run standalone: ``python -m local.streampixel_sim --account USER:KEY --project PROJECT:USER``.
+Run standalone: ``python -m pixelbridge_local.streampixel_sim --account USER:KEY --project PROJECT:USER``.
 
 Modules: ``contract`` (endpoints, messages, records), ``api_requests`` (reading a call), ``accounts``
 (keys, projects, the write window), ``builds`` (the checks on a build, webhook envelopes), ``webhooks``
@@ -17,8 +17,8 @@ Modules: ``contract`` (endpoints, messages, records), ``api_requests`` (reading 
 
 from __future__ import annotations
 
-from local.streampixel_sim.builds import has_top_level_executable
-from local.streampixel_sim.contract import (
+from pixelbridge_local.streampixel_sim.builds import has_top_level_executable
+from pixelbridge_local.streampixel_sim.contract import (
     OBJECTION_CORRUPT_ZIP,
     OBJECTION_DOWNLOAD_FAILED,
     OBJECTION_MISSING_EXE,
@@ -26,7 +26,7 @@ from local.streampixel_sim.contract import (
     RecordedCall,
     RecordedWebhook,
 )
-from local.streampixel_sim.simulator import StreampixelSimulator
+from pixelbridge_local.streampixel_sim.simulator import StreampixelSimulator
 
 __all__ = [
     "OBJECTION_CORRUPT_ZIP",

@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from local.streampixel_sim.contract import WEBHOOK_TIMEOUT_SECONDS, RecordedWebhook
+from pixelbridge_local.streampixel_sim.contract import WEBHOOK_TIMEOUT_SECONDS, RecordedWebhook
 
 
 def post_webhook(url: str, payload: dict[str, Any]) -> RecordedWebhook:

@@ -1,6 +1,6 @@
 """What each function's code actually used of its IAM policy, across every local stack of a run.
 
-``LocalStack.stop()`` records its authorizer's usage here; the e2e and hardening suites write the table
+``EmbeddedStack.stop()`` records its authorizer's usage here; the e2e and hardening suites write the table
 at the end of the session (``bench/out/iam-usage.md``): for every function (and the state machine),
 the actions its code called with their resources, next to the actions its policy grants, unused grants
 marked.
@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from local.iam import is_allowed
+from pixelbridge_local.iam import is_allowed
 
 _lock = threading.Lock()
 _used: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from local.streampixel_sim.api_requests import optional_str
-from local.streampixel_sim.contract import RATE_LIMIT_MESSAGE, ApiError
+from pixelbridge_local.streampixel_sim.api_requests import optional_str
+from pixelbridge_local.streampixel_sim.contract import RATE_LIMIT_MESSAGE, ApiError
 
 
 class Accounts:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from local import template as cfn
+from pixelbridge_local import template as cfn
 
 STACK_NAME = "pixelbridge-local"
 
