@@ -19,6 +19,7 @@ Usage: .venv/bin/python scripts/deploy_readiness.py [template.yaml]   (exit 1 on
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import re
@@ -408,8 +409,11 @@ def findings_for(transformed: dict[str, Any], asl: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    path = Path(argv[0]) if argv else REPO_ROOT / "template.yaml"
-    source = parse_template(path)
+    parser = argparse.ArgumentParser(
+        description="What CloudFormation or the services would refuse that cfn-lint does not see."
+    )
+    parser.add_argument("template", nargs="?", type=Path, default=REPO_ROOT / "template.yaml")
+    source = parse_template(parser.parse_args(argv).template)
     asl = state_machine_definitions(source)
     transformed = transform_template(copy.deepcopy(source))
     nested = nested_templates(transformed)
@@ -417,9 +421,8 @@ def main(argv: list[str]) -> int:
     for finding in findings:
         print(f"NOT DEPLOYABLE: {finding}")
     sizes = environment_sizes(transformed)
-    print(
-        f"largest worst-case environment: {max(sizes.values())} bytes ({max(sizes, key=sizes.__getitem__)})"
-    )
+    for function, size in sorted(sizes.items()):
+        print(f"worst-case environment: {size:5d} of 4096 bytes  {function}")
     print(f"{len(CHECKS) + 1} deploy-readiness checks, {len(findings)} findings")
     return 1 if findings else 0
 
