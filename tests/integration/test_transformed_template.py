@@ -29,7 +29,9 @@ NAMES = {
 
 
 def resolved() -> ResolvedTemplate:
-    return ResolvedTemplate(NAMES, {"HandoffMode": "presigned"})
+    return ResolvedTemplate(
+        NAMES, {"HandoffMode": "presigned", "StreampixelProjectId": "67944b8a3f323be4b89a2272"}
+    )
 
 
 def test_each_function_gets_globals_plus_only_its_own_variables() -> None:
