@@ -564,7 +564,6 @@ def test_s3_access_is_scoped_to_prefixes() -> None:
     assert {
         "s3:PutObject",
         "s3:AbortMultipartUpload",
-        "s3:ListMultipartUploadParts",
         "s3:DeleteObject",
     } <= convert["${HandoffBucket.Arn}/dl/*"]
     assert s3_grants("ReleaseFunction") == {"${HandoffBucket.Arn}/dl/*": {"s3:GetObject", "s3:DeleteObject"}}
