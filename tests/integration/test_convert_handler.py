@@ -161,3 +161,20 @@ def test_a_late_event_for_a_push_taken_over_by_a_signed_pull_converts_nothing(ac
     result = convert(object_created(account, "inbox/push/conv-taken.multipart"))["results"][0]["result"]
     assert result == "ignored: the build is registered from pull"
     assert record("conv-taken")["status"] == "received" and executions(account) == []
+
+
+def test_a_duplicate_event_while_the_object_converts_is_answered_not_retried(account: MotoAccount) -> None:
+    """S3 delivers at least once: a second event while the first converts must not fail into the DLQ."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from pixelbridge.handlers import convert as convert_handler
+
+    key = "inbox/push/dup-1.multipart"
+    persistence = DynamoDBPersistenceLayer(table_name=account.names["IdempotencyTable"])
+    persistence.configure(
+        convert_handler.IDEMPOTENCY,
+        function_name="pixelbridge.handlers.convert.convert_once.<locals>.convert",
+    )
+    ref = {"bucket": account.names["ArtifactBucket"], "key": key, "etag": "etag-1"}
+    persistence.save_inprogress(data=ref, remaining_time_in_millis=600_000)  # the first run, still going
+    assert convert(object_created(account, key))["results"] == [{"result": "already converting", "key": key}]

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -43,7 +44,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     for ref in object_refs(parse(event=event, model=ConvertEventModel).root, get_settings().artifact_bucket):
         if ref.bucket != get_settings().artifact_bucket:
             continue
-        outcome = convert_once()(ref=ref.model_dump())
+        try:
+            outcome = convert_once()(ref=ref.model_dump())
+        except IdempotencyAlreadyInProgressError:
+            # A duplicate delivery while this object converts: answered, not retried into the DLQ. The
+            # running mark expires with that invocation's timeout, so a killed run's own retry converts.
+            outcome = {"result": "already converting", "key": ref.key}
         logger.info(
             "convert handled", extra={"build_id": outcome.get("buildId"), "result": outcome.get("result")}
         )
