@@ -74,7 +74,12 @@ def test_serve_prints_what_the_cli_and_the_status_page_need(
 
 
 def start_module(*args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["functions", "."]), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(["functions", "."]),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONFAULTHANDLER": "1",  # SIGABRT dumps every thread: what a hung stop was waiting for
+    }
     return subprocess.Popen(
         [sys.executable, "-W", "ignore", "-m", *args],
         cwd=REPO,
@@ -101,11 +106,22 @@ def read_until(process: subprocess.Popen[str], marker: str, *, hang_bound: float
     raise AssertionError(f"{marker!r} never printed (the process ended or hung): {seen}")
 
 
+def ctrl_c(process: subprocess.Popen[str], *, hang_bound: float = 180.0) -> tuple[str, str]:
+    """SIGINT, then the rest of the output. The bound only turns a hung stop into a failure with the
+    process's thread stacks; it times nothing."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=hang_bound)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        _, dump = process.communicate(timeout=60)
+        raise AssertionError(f"no clean stop after Ctrl-C; the process's threads:\n{dump[-8000:]}") from None
+
+
 def test_serve_stops_cleanly_on_ctrl_c() -> None:
     process = start_module("pixelbridge_local.serve")
     read_until(process, "Ctrl-C stops it")
-    process.send_signal(signal.SIGINT)
-    rest, errors = process.communicate(timeout=60)
+    rest, errors = ctrl_c(process)
     assert process.returncode == 0, errors
     assert "Traceback" not in errors
     assert rest.rstrip().endswith("Stopped.")
@@ -145,8 +161,7 @@ def test_demo_with_hold_and_serve_lets_you_release_the_build(monkeypatch: pytest
         assert cli(["release", build_id], out=lambda _: None) == 0
         read_until(process, "[live]")  # the demo keeps printing the build's steps
     finally:
-        process.send_signal(signal.SIGINT)
-        rest, errors = process.communicate(timeout=60)
+        rest, errors = ctrl_c(process)
     assert process.returncode == 0 and "Traceback" not in errors
     assert "Stopping the local stack..." in rest
 
