@@ -73,6 +73,20 @@ def wait_until(predicate: Any, timeout: float = 30.0) -> Any:
     raise TimeoutError("condition not met")
 
 
+def rolled_back(stack: EmbeddedStack, build_id: str, timeout: float) -> dict[str, Any]:
+    """The record once a rollback to ``build_id`` went live again and left no redistribution behind."""
+    record: dict[str, Any] = wait_until(
+        lambda: (
+            (r := stack.build(build_id))
+            and "rollback live" in events_of(r)
+            and "redistribution" not in r
+            and r
+        ),
+        timeout=timeout,
+    )
+    return record
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The IAM usage table of every stack this run started (bench/out/iam-usage.md)."""
     from pixelbridge_local import iam_report

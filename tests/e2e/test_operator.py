@@ -11,7 +11,7 @@ import pytest
 from pixelbridge_cli.main import main as cli
 from pixelbridge_local.sample_build import ue_like_targz
 from pixelbridge_local.stack import EmbeddedStack
-from tests.e2e.conftest import events_of, push, wait_until
+from tests.e2e.conftest import events_of, push, rolled_back, wait_until
 from tests.support.stack_records import known
 
 pytestmark = pytest.mark.e2e
@@ -74,15 +74,7 @@ def test_rollback_redistributes_the_previous_build_and_statuses_stay(
     second = live(stack, "roll-2")
     code, lines = run(stack, "--json", "rollback", "default")
     assert code == 0 and '"buildId": "roll-1"' in lines[0]
-    rolled = wait_until(
-        lambda: (
-            (r := stack.build("roll-1"))
-            and "rollback live" in events_of(r)
-            and "redistribution" not in r
-            and r
-        ),
-        timeout=30,
-    )
+    rolled = rolled_back(stack, "roll-1", timeout=30)
     assert distributed_upload_ids(stack) == [first["uploadId"]]
     assert rolled["status"] == "live"
     assert rolled["liveSince"] > second["liveSince"]

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from pixelbridge_local.stack import STREAMPIXEL_PROJECT_ID, EmbeddedStack
-from tests.e2e.conftest import events_of, push, wait_until
+from tests.e2e.conftest import events_of, push, rolled_back, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -188,15 +188,7 @@ def test_status_page_shows_live_builds_and_rolls_a_route_back(
     dialog = wait.until(seen.visibility_of_element_located((By.ID, "confirm")))
     assert "page-1" in dialog.text
     browser.find_element(By.ID, "confirm-yes").click()
-    rolled = wait_until(
-        lambda: (
-            (r := stack.build("page-1"))
-            and "rollback live" in events_of(r)
-            and "redistribution" not in r
-            and r
-        ),
-        timeout=40,
-    )
+    rolled = rolled_back(stack, "page-1", timeout=40)
     assert rolled["liveSince"] > second["liveSince"] > first["liveSince"]
     distributed = [call.upload_id for call in stack.simulator.calls if call.endpoint == "distribute-file"]
     assert distributed == [first["uploadId"]]
