@@ -76,6 +76,8 @@ class Settings(BaseModel):
     stuck_queue_seconds: int = Field(default=3600, alias="STUCK_QUEUE_SECONDS", ge=1)
     # 0: the approval timeout plus a margin (the workflow's own timeout should fire first).
     stuck_release_seconds: int = Field(default=0, alias="STUCK_RELEASE_SECONDS", ge=0)
+    # A pull whose download shows no life this long ends failed (0: every fetch attempt at its longest).
+    stuck_fetch_seconds: int = Field(default=0, alias="STUCK_FETCH_SECONDS", ge=0)
     # A held build (hold policy) nobody released within this window ends failed with the reason.
     hold_window_seconds: int = Field(default=7 * 24 * 3600, alias="HOLD_WINDOW_SECONDS", ge=60)
 

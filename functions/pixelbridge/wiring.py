@@ -280,6 +280,7 @@ def ingest_push() -> IngestPush:
 
 
 def ingest_webhook() -> IngestWebhook:
+    from pixelbridge.domain.fetch_attempts import stall_seconds
     from pixelbridge.usecases.ingest_webhook import IngestWebhook
     from pixelbridge.usecases.webhook_replay import WebhookReplayGuard
 
@@ -289,6 +290,7 @@ def ingest_webhook() -> IngestWebhook:
         fetch_starter=fetch_starter(),
         signing_secret=webhook_signing_secret,
         replay_guard=WebhookReplayGuard(webhook_deliveries(), clock=_overrides.clock or time.time),
+        fetch_stall_seconds=stall_seconds(get_settings().stuck_fetch_seconds),
     )
 
 
@@ -415,6 +417,7 @@ def reconcile_builds() -> ReconcileBuilds:
         release=settings.stuck_release_seconds,
         approval_timeout=settings.approval_timeout_seconds,
         hold=settings.hold_window_seconds,
+        fetch=settings.stuck_fetch_seconds,
     )
     return ReconcileBuilds(
         builds=_use(_overrides.builds, builds),

@@ -202,6 +202,25 @@ def test_a_killed_conversion_ends_failed_with_the_reason() -> None:
     assert record["status"] == "failed" and "conversion did not finish" in record["error"]
 
 
+def test_a_download_stopped_on_every_attempt_ends_failed_with_the_reason() -> None:
+    # No status progress since "received" 41 min ago is under the ingest threshold (60 min): the
+    # download's own limit (2 attempts x 15 min + 10 min) decides.
+    stopped = build("received", 41, source="pull", fetchRequestedAt=ago(41), fetchAttempts=2)
+    verdict = assess(stopped, NOW, THRESHOLDS, facts_answer_token=False)
+    assert verdict.recovery is Recovery.END_BUILD
+    builds = FakeBuilds(stopped)
+    assert reconcile(builds, RecordingWorkflow()) == [{"buildId": "b-1", "action": "recorded failed"}]
+    record = builds.records["b-1"]
+    assert record["status"] == "failed"
+    assert record["error"].startswith("download did not finish: 2 attempt(s) started, none ended")
+    assert "no sign of life for 41 min (limit 40 min)" in record["error"]
+
+
+def test_a_download_within_its_attempts_is_not_stuck_however_old_the_build() -> None:
+    running = build("received", 600, source="pull", fetchRequestedAt=ago(600), fetchHeartbeatAt=ago(39))
+    assert not assess(running, NOW, THRESHOLDS, facts_answer_token=False).stuck
+
+
 class OneBrokenRecord(FakeBuilds):
     def get(self, build_id: str) -> dict[str, Any] | None:
         if build_id == "b-broken":

@@ -11,6 +11,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pixelbridge.domain.fetch_attempts import (
+    FETCH_STALL_SECONDS,
+    fetch_silent_for,
+    fetch_stall_reason,
+    stall_seconds,
+)
 from pixelbridge.domain.records import release_policy
 from pixelbridge.domain.statuses import BuildStatus, is_terminal
 from pixelbridge.domain.timeline import parse_iso
@@ -27,6 +33,7 @@ class StuckThresholds:
     queue_seconds: int = 3600  # queued, uploading: waiting for a rate-limit slot / upload-file
     release_seconds: int = 21_600 + RELEASE_MARGIN_SECONDS  # processing, approved, distributing
     hold_seconds: int = HOLD_WINDOW_SECONDS  # a held build (hold policy) waits this long for an operator
+    fetch_seconds: int = FETCH_STALL_SECONDS  # a requested download silent this long is dead
 
     @classmethod
     def from_settings(
@@ -38,9 +45,12 @@ class StuckThresholds:
         release: int,
         approval_timeout: int,
         hold: int = HOLD_WINDOW_SECONDS,
+        fetch: int = 0,
     ) -> StuckThresholds:
-        """``release`` 0 means the approval timeout plus a margin (the workflow times out first)."""
-        return cls(ingest, convert, queue, release or approval_timeout + RELEASE_MARGIN_SECONDS, hold)
+        """``release`` 0 means the approval timeout plus a margin (the workflow times out first);
+        ``fetch`` 0 means every attempt Lambda makes at its longest, plus a margin."""
+        release = release or approval_timeout + RELEASE_MARGIN_SECONDS
+        return cls(ingest, convert, queue, release, hold, stall_seconds(fetch))
 
     def for_status(self, status: BuildStatus | str) -> int | None:
         status = BuildStatus(status)
@@ -56,7 +66,13 @@ class StuckThresholds:
 
     @property
     def smallest(self) -> int:
-        return min(self.ingest_seconds, self.convert_seconds, self.queue_seconds, self.release_seconds)
+        return min(
+            self.ingest_seconds,
+            self.convert_seconds,
+            self.queue_seconds,
+            self.release_seconds,
+            self.fetch_seconds,
+        )
 
 
 class Recovery(StrEnum):
@@ -109,6 +125,8 @@ def assess(
     since = last_progress_at(record)
     if is_held(record) and not record.get("releaseRequestedAt"):
         return _assess_hold(record, now, since, thresholds.hold_seconds)
+    if status == BuildStatus.RECEIVED and record.get("fetchRequestedAt"):
+        return _assess_fetch(record, now, thresholds.fetch_seconds)
     threshold = thresholds.for_status(status)
     if threshold is None or since is None or now - since < timedelta(seconds=threshold):
         return Assessment(False)
@@ -140,6 +158,14 @@ def assess(
     if status in {BuildStatus.RECEIVED, BuildStatus.STORED}:
         return Assessment(True, reason, Recovery.NONE)  # no execution exists before conversion ends
     return Assessment(True, reason, Recovery.CHECK_EXECUTION)
+
+
+def _assess_fetch(record: dict[str, Any], now: datetime, threshold_seconds: int) -> Assessment:
+    """A requested download either still runs (its own attempts end it) or was stopped with no code run."""
+    silent = fetch_silent_for(record, now, threshold_seconds)
+    if silent is None:
+        return Assessment(False)
+    return Assessment(True, fetch_stall_reason(record, silent, threshold_seconds), Recovery.END_BUILD)
 
 
 def _assess_hold(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixelbridge.domain.errors import MissingSecretValue
+from pixelbridge.domain.fetch_attempts import next_fetch_attempt
 from pixelbridge.domain.inbox import pull_key
 from pixelbridge.domain.secrets import host_of
 from pixelbridge.domain.statuses import BuildStatus
@@ -157,7 +158,11 @@ class FetchArtifact:
             # A repeated invocation (Lambda async retry) after the artifact is already stored.
             return FetchOutcome(build_id, f"skipped: build is already {record['status']}")
         origin = host_of(artifact_url) if artifact_url else "the BuildPixel download API"
-        self._builds.record_event(build_id, "fetching", f"pull from {origin}")
+        # Counted like conversion attempts: a stopped invocation records nothing else (``fetch_attempts``).
+        attempt = next_fetch_attempt(record)
+        self._builds.record_event(
+            build_id, "fetching", f"attempt {attempt}, pull from {origin}", fields={"fetchAttempts": attempt}
+        )
         transfer = _Transfer(pull_key(build_id), self._limits.max_bytes, self._open_sink)
         started = time.monotonic()
         try:

@@ -4,6 +4,10 @@ The webhook must be answered within seconds, so a completed build is only regist
 ``register_build`` as the push path: one build, one deploy) and the download is handed to
 FetchFunction asynchronously. The signed ``artifactUrl`` travels only in that invoke payload: it is
 never stored on the build record and never logged.
+
+A delivery for a build already known starts the download again only when none runs: the earlier
+invoke was refused, or the download fell silent past every attempt Lambda can still make (stopped by
+its time limit or memory: ``fetch_attempts``). Otherwise it is answered with the build's status.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pixelbridge.domain.errors import Invalid, TooLarge, Unauthorized, Unavailable
+from pixelbridge.domain.fetch_attempts import FETCH_STALL_SECONDS, fetch_silent_for
 from pixelbridge.domain.metadata import BUILD_ID_PATTERN, BuildMetadata
 from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.routes import Route
 from pixelbridge.domain.signatures import SIGNATURE_HEADER, signature_valid
 from pixelbridge.domain.statuses import BuildStatus, is_terminal
+from pixelbridge.domain.timeline import parse_iso
 from pixelbridge.ports import BuildsPort, FetchStarter
 from pixelbridge.usecases.intake import Receipt, describe_validation_error, parse_json_object, register_build
 from pixelbridge.usecases.pull_takeover import NOT_YET_UPLOADED, PullTakeover
@@ -120,8 +126,10 @@ class IngestWebhook:
         fetch_starter: FetchStarter,
         signing_secret: Callable[[], str],
         replay_guard: WebhookReplayGuard | None = None,
+        fetch_stall_seconds: int = FETCH_STALL_SECONDS,
     ) -> None:
         self._builds = builds
+        self._fetch_stall_seconds = fetch_stall_seconds
         self._routes = routes
         self._fetch_starter = fetch_starter
         self._signing_secret = signing_secret
@@ -162,21 +170,26 @@ class IngestWebhook:
             return Receipt(
                 {"buildId": build_id, "status": "skipped", "reason": registration.skip_reason}, taken_in=True
             )
-        if not registration.created and not self._fetch_never_started(registration.record):
+        detail = "download started" if registration.created else self._fetch_restart(registration.record)
+        if detail is None:
             return Receipt({"buildId": build_id, "status": registration.record.get("status")}, taken_in=False)
-        self._start_fetch(build_id, event.data.build.artifact_url)
+        self._start_fetch(build_id, event.data.build.artifact_url, detail)
         return Receipt({"buildId": build_id, "status": "received"}, taken_in=True)
 
-    @staticmethod
-    def _fetch_never_started(record: BuildRecord) -> bool:
-        """A pull registered by an earlier delivery whose fetch was refused as Unavailable."""
-        return (
-            record.get("source") == "pull"
-            and record.get("status") == BuildStatus.RECEIVED
-            and not record.get("fetchRequestedAt")
-        )
+    def _fetch_restart(self, record: BuildRecord) -> str | None:
+        """Why this delivery starts the download of a pull registered earlier; None: one runs, or is over."""
+        if record.get("source") != "pull" or record.get("status") != BuildStatus.RECEIVED:
+            return None
+        if not record.get("fetchRequestedAt"):
+            return "download started"  # the earlier delivery's invoke was refused as Unavailable
+        now = parse_iso(self._builds.now_iso())
+        silent = fetch_silent_for(record, now, self._fetch_stall_seconds)
+        if silent is None:
+            return None  # still within its attempts: a second download would race the first
+        minutes = int(silent.total_seconds() // 60)
+        return f"download restarted: the previous one showed no sign of life for {minutes} min"
 
-    def _start_fetch(self, build_id: str, artifact_url: str | None) -> None:
+    def _start_fetch(self, build_id: str, artifact_url: str | None, detail: str) -> None:
         try:
             self._fetch_starter.start(build_id, artifact_url)
         except Exception as exc:
@@ -188,7 +201,7 @@ class IngestWebhook:
         self._builds.record_event(
             build_id,
             "fetch requested",
-            "download started",
+            detail,
             fields={"fetchRequestedAt": self._builds.now_iso()},
         )
 

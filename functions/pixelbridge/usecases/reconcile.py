@@ -13,7 +13,8 @@ builds only, range key ``updatedAt``: builds touched recently are not even read)
   an operator retry, or the operator release's) is described: one that already ended
   FAILED/TIMED_OUT/ABORTED while the record is still open makes the record ``failed``;
 - a build nothing will move any more ends ``failed`` with the reason: a conversion older than any
-  attempt can run (Lambda has no retry left), a held build past the hold window;
+  attempt can run (Lambda has no retry left), a requested download silent for longer than every
+  FetchFunction attempt can run (stopped by its time limit or memory), a held build past the hold window;
 - a held build that a newer build of its route has overtaken ends ``superseded``.
 
 One build that cannot be read or written is counted in ``errors`` and the run goes on with the next.
