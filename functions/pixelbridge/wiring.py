@@ -306,6 +306,7 @@ def operator_api() -> OperatorApi:
         artifact_bucket=settings.artifact_bucket,
         handoff_bucket=settings.handoff_bucket,
         convert_starter=convert_starter(),
+        fetch_starter=fetch_starter(),
         streampixel=_use(_overrides.streampixel, streampixel),
         credentials=streampixel_credentials,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import requests
 
 from pixelbridge.domain.fetch_attempts import MAX_FETCH_ATTEMPTS
 from pixelbridge_local.buildpixel import sample_metadata
@@ -47,6 +48,11 @@ def stopped_on_every_attempt(make_stack: Callable[..., EmbeddedStack], build_id:
     return stack
 
 
+def allow_a_whole_download(stack: EmbeddedStack) -> None:
+    """Past the 20 s FetchFunction keeps to record its own failure, so a new attempt can download."""
+    stack.pools["FetchFunction"].timeout_seconds = 120
+
+
 def test_a_download_stopped_on_every_attempt_ends_failed_with_the_reason(
     make_stack: Callable[..., EmbeddedStack],
 ) -> None:
@@ -65,14 +71,24 @@ def test_a_download_stopped_on_every_attempt_ends_failed_with_the_reason(
     answer = stack.buildpixel.send_build_complete("fetch-stopped")
     assert (answer.status_code, answer.json()["status"]) == (200, "failed")
     assert len(stack.pools["FetchFunction"].invocations) == MAX_FETCH_ATTEMPTS
+    # The operator's retry downloads it again (through BuildPixel's download API) and it ships.
+    allow_a_whole_download(stack)
+    retried = requests.post(
+        f"{stack.operator_url}/builds/fetch-stopped/retry",
+        headers={"Authorization": stack.operator_authorization},
+        timeout=30,
+    )
+    assert (retried.status_code, retried.json()["action"]) == (202, "retry:fetch"), retried.text
+    record = stack.wait_for_terminal("fetch-stopped", timeout=90)
+    assert record["status"] == "live", record.get("error")
+    assert [call.endpoint for call in stack.simulator.calls].count("upload-file") == 1
 
 
 def test_a_later_build_complete_restarts_a_download_stopped_on_every_attempt(
     make_stack: Callable[..., EmbeddedStack],
 ) -> None:
     stack = stopped_on_every_attempt(make_stack, "fetch-restart")
-    # Past the 20 s FetchFunction keeps to record its own failure, so the restart can download at all.
-    stack.pools["FetchFunction"].timeout_seconds = 120
+    allow_a_whole_download(stack)
     answer = stack.buildpixel.send_build_complete("fetch-restart")  # a new delivery (its own createdAt)
     assert (answer.status_code, answer.json()) == (202, {"buildId": "fetch-restart", "status": "received"})
     record = stack.wait_for_terminal("fetch-restart", timeout=90)

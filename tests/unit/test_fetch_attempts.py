@@ -23,9 +23,18 @@ from pixelbridge.domain.fetch_attempts import (
 from pixelbridge.domain.reconciliation import StuckThresholds
 from pixelbridge.domain.signatures import sign
 from pixelbridge.domain.timeline import iso
-from pixelbridge.ports import ArtifactResponse, ArtifactSink, DownloadInfo
+from pixelbridge.ports import (
+    ArtifactResponse,
+    ArtifactSink,
+    DistributeResult,
+    DownloadInfo,
+    StreampixelCredentials,
+    TestWebhookResult,
+    UploadResult,
+)
 from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits
 from pixelbridge.usecases.ingest_webhook import IngestWebhook
+from pixelbridge.usecases.operator import OperatorApi
 from pixelbridge.usecases.reconcile import ReconcileBuilds
 from pixelbridge_local.template import function_properties
 from tests.support.fakes import InMemoryBuilds, RecordingWorkflow
@@ -202,3 +211,69 @@ def test_a_delivery_for_a_build_that_already_ended_failed_changes_nothing() -> N
     clock.now = START + 2 * STALL
     assert redelivery(builds, starter) == (200, {"buildId": "b-1", "status": "failed"})
     assert starter.started == [] and builds.records["b-1"]["status"] == "failed"
+
+
+class NoStreampixel:
+    """A retry that downloads again talks to BuildPixel only."""
+
+    def upload_file(
+        self, creds: StreampixelCredentials, project_id: str, file_url: str, *, auto_release: bool
+    ) -> UploadResult:
+        raise AssertionError("no upload on retry:fetch")
+
+    def distribute_file(
+        self, creds: StreampixelCredentials, project_id: str, upload_id: str
+    ) -> DistributeResult:
+        raise AssertionError("no distribution on retry:fetch")
+
+    def test_webhook(self, creds: StreampixelCredentials, project_id: str) -> TestWebhookResult:
+        raise AssertionError("not a doctor run")
+
+
+class NoConversion:
+    def start(self, build_id: str, key: str, retry: int) -> None:
+        raise AssertionError("nothing reached the inbox to convert")
+
+
+def no_credentials(account: str) -> StreampixelCredentials:
+    raise AssertionError("no Streampixel call on retry:fetch")
+
+
+def operator(builds: InMemoryBuilds, starter: RecordingStarter) -> OperatorApi:
+    return OperatorApi(
+        builds=builds,
+        workflow=RecordingWorkflow(),
+        routes=[],
+        object_exists=lambda bucket, key: False,
+        artifact_bucket="artifacts",
+        handoff_bucket="handoff",
+        convert_starter=NoConversion(),
+        fetch_starter=starter,
+        streampixel=NoStreampixel(),
+        credentials=no_credentials,
+    )
+
+
+def test_an_operator_retry_downloads_a_pull_again_and_the_stall_rule_starts_over() -> None:
+    clock = Clock()
+    clock.now = START + 2 * STALL
+    error = "download did not finish: 2 attempt(s) started, none ended"
+    failed = pull_record(status="failed", fetchRequestedAt=iso(START), fetchAttempts=2, error=error)
+    builds = InMemoryBuilds(failed, clock=clock)
+    starter = RecordingStarter()
+    answer = operator(builds, starter).retry("b-1")
+    assert (answer["action"], answer["status"]) == ("retry:fetch", "received")
+    assert starter.started == ["b-1"]
+    record = builds.records["b-1"]
+    assert record["fetchRequestedAt"] == iso(clock.now) and "error" not in record
+    assert reconciler(builds, clock)().actions == []  # a new window for the new download
+
+
+def test_a_push_with_nothing_left_to_redrive_is_still_a_conflict() -> None:
+    from pixelbridge.domain.errors import Conflict
+
+    builds = InMemoryBuilds({**pull_record(status="failed"), "source": "push", "sources": ["push"]})
+    starter = RecordingStarter()
+    with pytest.raises(Conflict, match="push the build again"):
+        operator(builds, starter).retry("b-1")
+    assert starter.started == []

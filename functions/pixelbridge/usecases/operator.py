@@ -14,7 +14,9 @@ Statuses (docs/ARCHITECTURE.md, Build record: every transition is conditional, n
   - the converted zip is still in the handoff bucket → ``converted``, stage ``upload`` (a new upload:
     a rejected uploadId can never be distributed; the old one is kept in ``previousUploadIds``);
   - otherwise, the inbox artifact is still there → ``stored`` and ConvertFunction re-converts it
-    (async invoke: a conversion can take 15 minutes; this API answers in seconds).
+    (async invoke: a conversion can take 15 minutes; this API answers in seconds);
+  - otherwise, a pull (e.g. its download was stopped on every attempt) → ``received`` and
+    FetchFunction downloads it again through BuildPixel's download API (async invoke).
 
   Anything else (live, superseded, skipped, still running, nothing left to re-drive) is a Conflict.
 * **rollback**: re-distributes an earlier upload of the route through the same slot queue without
@@ -39,6 +41,7 @@ from pixelbridge.ports import (
     BuildsPort,
     ConvertStarter,
     CredentialsFor,
+    FetchStarter,
     InvalidCursor,
     ObjectExists,
     StreampixelPort,
@@ -115,7 +118,7 @@ def summary(record: BuildRecord) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RetryPlan:
-    stage: str  # "distribute" | "upload" | "convert"
+    stage: str  # "distribute" | "upload" | "convert" | "fetch"
     to: BuildStatus
     remove: tuple[str, ...]
     why: str
@@ -132,9 +135,11 @@ class OperatorApi:
         artifact_bucket: str,
         handoff_bucket: str,
         convert_starter: ConvertStarter,
+        fetch_starter: FetchStarter,
         streampixel: StreampixelPort,
         credentials: CredentialsFor,
     ) -> None:
+        self._fetch = fetch_starter
         self._builds = builds
         self._workflow = workflow
         self._routes = {route.id: route for route in routes}
@@ -231,6 +236,8 @@ class OperatorApi:
             fields["previousUploadIds"] = [*record.get("previousUploadIds", []), record["uploadId"]]
         if plan.stage == "convert":
             fields["convertAttempts"] = 0
+        if plan.stage == "fetch":  # a new window for the reconciler's stalled-download rule
+            fields["fetchRequestedAt"] = self._builds.now_iso()
         reopened = self._builds.reopen(
             build_id,
             expected=status,
@@ -244,6 +251,8 @@ class OperatorApi:
         execution = f"{build_id}-retry-{retries}"
         if plan.stage == "convert":
             self._convert.start(build_id, str(record["artifactKey"]), retries)
+        elif plan.stage == "fetch":
+            self._fetch.start(build_id, None)  # the download API signs a fresh URL
         else:
             self._workflow.start(execution, release_input(build_id, plan.stage))
         return {
@@ -277,6 +286,13 @@ class OperatorApi:
                 BuildStatus.STORED,
                 _ATTEMPT_FACTS + _UPLOAD_FACTS + _CONVERSION_FACTS,
                 "the artifact is still in the inbox; convert again",
+            )
+        if record.get("source") == "pull":
+            return RetryPlan(
+                "fetch",
+                BuildStatus.RECEIVED,
+                _ATTEMPT_FACTS + _UPLOAD_FACTS + _CONVERSION_FACTS + ("artifactKey", "artifactBytes"),
+                "the artifact never reached the inbox (or is gone); download it again from BuildPixel",
             )
         raise conflict("neither the zip nor the artifact is left to re-drive from; push the build again")
 
