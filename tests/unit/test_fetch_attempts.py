@@ -19,6 +19,7 @@ from pixelbridge.domain.fetch_attempts import (
     MAX_FETCH_ATTEMPTS,
     fetch_last_alive_at,
     fetch_silent_for,
+    fetch_stall_reason,
 )
 from pixelbridge.domain.reconciliation import StuckThresholds
 from pixelbridge.domain.signatures import sign
@@ -144,6 +145,16 @@ def test_the_stall_rule_reads_only_open_pulls_with_a_requested_download() -> Non
     assert fetch_silent_for(naive_heartbeat, late, FETCH_STALL_SECONDS) == late - START - timedelta(
         minutes=30
     )
+
+
+def test_a_download_stopped_before_it_recorded_an_attempt_says_so() -> None:
+    silent = fetch_silent_for(
+        pull_record(fetchRequestedAt=iso(START)), START + 2 * STALL, FETCH_STALL_SECONDS
+    )
+    assert silent is not None
+    reason = fetch_stall_reason(pull_record(), silent, FETCH_STALL_SECONDS)
+    assert reason.startswith("download did not finish: no attempt recorded its start (stopped by")
+    assert reason.endswith("no sign of life for 80 min (limit 40 min)")
 
 
 def test_the_threshold_is_every_attempt_at_its_longest_unless_configured() -> None:

@@ -63,8 +63,8 @@ def _duration(seconds: float) -> str:
 
 def fetch_stall_reason(record: dict[str, Any], silent: timedelta, threshold_seconds: int) -> str:
     attempts = int(record.get("fetchAttempts", 0))
+    started = f"{attempts} attempt(s) started, none ended" if attempts else "no attempt recorded its start"
     return (
-        f"download did not finish: {attempts} attempt(s) started, none ended (stopped by the time limit "
-        f"or out of memory); no sign of life for {_duration(silent.total_seconds())} "
-        f"(limit {_duration(threshold_seconds)})"
+        f"download did not finish: {started} (stopped by the time limit or out of memory); "
+        f"no sign of life for {_duration(silent.total_seconds())} (limit {_duration(threshold_seconds)})"
     )
