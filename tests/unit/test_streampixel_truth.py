@@ -78,7 +78,6 @@ def build(policy: str = "auto", **fields: Any) -> BuildRecord:
         "receivedAt": "2026-11-29T11:00:00.000Z",
         "release": {"streampixelProjectId": PROJECT, "policy": policy, "account": "default"},
         "zipKey": ZIP_KEY,
-        "zipUrl": FILE_URL,
         "handoffToken": TOKEN,
         **fields,
     }
@@ -96,6 +95,7 @@ class World:
             slots=FreeSlots(),
             streampixel=self.streampixel,
             credentials=lambda account: StreampixelCredentials("663d00000000000000000001", "key"),
+            handoff_url=self.handoff.url_for,
             workflow=self.workflow,
             config=ReleaseConfig(
                 slot_seconds=0,

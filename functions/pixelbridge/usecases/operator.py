@@ -34,7 +34,7 @@ from pixelbridge.domain.records import BuildRecord, release_policy
 from pixelbridge.domain.release_runs import release_input
 from pixelbridge.domain.routes import Route
 from pixelbridge.domain.statuses import BuildStatus
-from pixelbridge.domain.timeline import iso, parse_iso
+from pixelbridge.domain.timeline import Clock, iso, parse_iso, utc_now
 from pixelbridge.ports import (
     BuildsPort,
     ConvertStarter,
@@ -67,7 +67,10 @@ _ATTEMPT_FACTS = (
     "releaseExecution",
 )
 _UPLOAD_FACTS = ("uploadId", "uploadedAt", "approvedAt")
-_CONVERSION_FACTS = ("zipKey", "zipUrl", "handoffToken", "manifest", "zipDeletedAt", "convertAttempts")
+# A URL stored by earlier versions: in presigned mode it was signed by a session long gone. Nothing reads
+# it now (the upload task makes the URL per call from zipKey); a retry drops it.
+_STORED_URL = ("zipUrl",)
+_CONVERSION_FACTS = ("zipKey", "handoffToken", "manifest", "zipDeletedAt", "convertAttempts", *_STORED_URL)
 SUMMARY_FIELDS = (
     "buildId",
     "status",
@@ -134,6 +137,7 @@ class OperatorApi:
         convert_starter: ConvertStarter,
         streampixel: StreampixelPort,
         credentials: CredentialsFor,
+        clock: Clock = utc_now,
     ) -> None:
         self._builds = builds
         self._workflow = workflow
@@ -144,7 +148,7 @@ class OperatorApi:
         self._convert = convert_starter
         self._streampixel = streampixel
         self._credentials = credentials
-        self._redistributor = Redistributor(builds=builds, workflow=workflow)
+        self._redistributor = Redistributor(builds=builds, workflow=workflow, clock=clock)
 
     # -- reading ---------------------------------------------------------------------------------
     def list_builds(
@@ -267,7 +271,7 @@ class OperatorApi:
             return RetryPlan(
                 "upload",
                 BuildStatus.CONVERTED,
-                _ATTEMPT_FACTS + _UPLOAD_FACTS,
+                _ATTEMPT_FACTS + _UPLOAD_FACTS + _STORED_URL,
                 "the zip is still there; upload again",
             )
         artifact = record.get("artifactKey")
