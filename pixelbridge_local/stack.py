@@ -466,8 +466,10 @@ class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
     def advance_clock(self, seconds: float) -> None:
         """Move the clock every sandboxed function's use cases see ``seconds`` ahead (local stack only).
 
-        Not moved: moto (Step Functions Wait states, timestamps), the simulators and Lambda timeouts,
-        which keep real time."""
+        Not moved: moto (Step Functions, timestamps), the simulators and Lambda timeouts keep real time.
+        The release's Wait states wait for a slot time ReleaseFunction computed, so a slot reserved
+        after the clock moved lies that far ahead of moto's real clock: move it to judge builds that
+        wait (reconciler, hold window), not while a build still has slots to take."""
         for pool in self.pools.values():
             pool.clock_offset_seconds += seconds
 

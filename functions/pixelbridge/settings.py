@@ -203,8 +203,8 @@ FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
     "pixelbridge.handlers.convert.handler": frozenset(
         {"builds_table", "artifact_bucket", "handoff_bucket", "idempotency_table", "state_machine_arn"}
     ),
-    "pixelbridge.handlers.release.handler": frozenset(
-        {"builds_table", "slots_table", "streampixel_secret_arn", "state_machine_arn"}
+    "pixelbridge.handlers.release.handler": frozenset(  # handoff_bucket: upload-file's URL is made per call
+        {"builds_table", "slots_table", "handoff_bucket", "streampixel_secret_arn", "state_machine_arn"}
     ),
     "pixelbridge.handlers.streampixel_webhook.handler": frozenset(
         {"builds_table", "handoff_bucket", "streampixel_webhook_secret_arn", "state_machine_arn"}

@@ -406,7 +406,7 @@ def release_tasks() -> ReleaseTasks:
         slots=_use(_overrides.slots, slots),
         streampixel=_use(_overrides.streampixel, streampixel),
         credentials=streampixel_credentials,
-        handoff_url=_use(_overrides.handoff, handoff).url_for,
+        handoff_url=lambda key: _use(_overrides.handoff, handoff).url_for(key),  # built at the first upload
         workflow=_use(_overrides.workflow, workflow),
         config=ReleaseConfig(
             slot_seconds=settings.slot_seconds,
