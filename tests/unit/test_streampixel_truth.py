@@ -84,10 +84,15 @@ def build(policy: str = "auto", **fields: Any) -> BuildRecord:
 
 
 class World:
-    def __init__(self, record: BuildRecord, answers: list[UploadResult | Exception]) -> None:
+    def __init__(
+        self,
+        record: BuildRecord,
+        answers: list[UploadResult | Exception],
+        handoff: RecordingHandoff | None = None,
+    ) -> None:
         self.builds = InMemoryBuilds(record, clock=lambda: NOW)
         self.workflow = RecordingWorkflow()
-        self.handoff = RecordingHandoff()
+        self.handoff = handoff or RecordingHandoff()
         self.streampixel = ScriptedStreampixel(answers)
         self.events = StreampixelEvents(builds=self.builds, workflow=self.workflow, handoff=self.handoff)
         self.tasks = ReleaseTasks(
