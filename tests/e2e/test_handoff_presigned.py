@@ -63,3 +63,10 @@ def test_retry_upload_after_the_converters_session_ended_gives_streampixel_a_url
     assert record["uploadId"] == stack.simulator.live_upload(record["release"]["streampixelProjectId"])
     assert "handoff zip deleted" in events_of(record)  # the download was seen; the zip went after it
     assert "zipUrl" not in record
+    view = requests.get(
+        f"{stack.operator_url}/builds/presign-1",
+        headers={"Authorization": stack.operator_authorization},
+        timeout=30,
+    )
+    assert view.status_code == 200 and view.json()["status"] == "live"
+    assert record["handoffToken"] not in view.text and "X-Amz-" not in view.text  # no capability shown
