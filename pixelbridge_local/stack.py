@@ -24,7 +24,8 @@ import threading
 import time
 import zipfile
 from collections import Counter
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
@@ -112,6 +113,7 @@ class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
         self._log_lines: list[tuple[str, str]] = []
         self._log_lock = threading.Lock()
         self.state_machine_usage: Counter[tuple[str, str]] = Counter()
+        self.clock_offset_seconds = 0.0  # advance_clock: how far the functions' clock is ahead
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> EmbeddedStack:
@@ -147,6 +149,7 @@ class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
         self._start_sandboxes()
         self._start_gateways()
         self._patches.append(_Exit(atomic_dynamodb_writes()))
+        self._patches.append(_Exit(timestamp_waits_on_the_moved_clock(lambda: self.clock_offset_seconds)))
         threading.Thread(target=self._dispatch_s3_events, daemon=True, name="s3-events").start()
         self.notifier.start(self._invoke_notifier, self._stopping)  # BuildsTable stream -> NotifierFunction
         return self
@@ -466,12 +469,12 @@ class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
     def advance_clock(self, seconds: float) -> None:
         """Move the clock every sandboxed function's use cases see ``seconds`` ahead (local stack only).
 
-        Not moved: moto (Step Functions, timestamps), the simulators and Lambda timeouts keep real time.
-        The release's Wait states wait for a slot time ReleaseFunction computed, so a slot reserved
-        after the clock moved lies that far ahead of moto's real clock: move it to judge builds that
-        wait (reconciler, hold window), not while a build still has slots to take."""
+        Step Functions' timestamp Waits (the release's slot Waits: times ReleaseFunction computed on the
+        moved clock) compare with the moved clock too. Not moved: the rest of moto (its timestamps,
+        Seconds Waits, task timeouts), the simulators and Lambda timeouts keep real time."""
+        self.clock_offset_seconds += seconds
         for pool in self.pools.values():
-            pool.clock_offset_seconds += seconds
+            pool.clock_offset_seconds = self.clock_offset_seconds
 
     def expire_session(self, function: str) -> None:
         """End the function's role session, as when Lambda's credentials expire or rotate: every call
@@ -649,6 +652,25 @@ class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
             return sfn.describe_execution(executionArn=arn)["status"] != "RUNNING"
         except sfn.exceptions.ExecutionDoesNotExist:
             return True
+
+
+@contextmanager
+def timestamp_waits_on_the_moved_clock(offset: Callable[[], float]) -> Iterator[None]:
+    """moto's TimestampPath Wait measures from the real clock; the slot times it waits for come from
+    ReleaseFunction's clock, which ``advance_clock`` moved: take the move off so a Wait lasts what it
+    would have (without this, a slot reserved an hour "later" holds the build for an hour)."""
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+
+    original = Timestamp._get_wait_seconds
+
+    def on_the_moved_clock(self: Any, env: Any) -> int:
+        return int(original(self, env) - offset())
+
+    Timestamp._get_wait_seconds = on_the_moved_clock  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Timestamp._get_wait_seconds = original  # type: ignore[method-assign]
 
 
 class FunctionFailed(RuntimeError):
