@@ -12,7 +12,10 @@ to this proxy (its ``AWS_ENDPOINT_URL``), which:
    Deny wins; no Allow means denied) and answers ``AccessDenied`` in the service's own error format, or
    forwards the request to moto unchanged;
 4. answers 403 instead of 404 for a missing S3 object when the role lacks ``s3:ListBucket`` on the
-   bucket, as S3 does.
+   bucket, as S3 does;
+5. refuses a key whose session ended (``Authorizer.expire``: ``ExpiredToken``, as AWS answers a call
+   or a presigned URL signed with credentials that expired) and a presigned URL past its
+   ``X-Amz-Date`` + ``X-Amz-Expires``.
 
 Every authorized call is recorded per role (``usage``) so the stack can report, for each function, the
 actions its code used next to what its policy grants. Condition blocks are not evaluated: none of the
@@ -26,9 +29,11 @@ import http.client
 import json
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -236,12 +241,26 @@ class Authorizer:
     classifier: RequestClassifier
     admin_keys: set[str]
     principals: dict[str, Principal] = field(default_factory=dict)
+    expired_keys: set[str] = field(default_factory=set)
     usage: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
     denied: list[tuple[str, str, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_principal(self, access_key: str, principal: Principal) -> None:
         self.principals[access_key] = principal
+
+    def expire(self, access_key: str) -> None:
+        """The session behind this key ended: every call and presigned URL signed with it is refused."""
+        with self._lock:
+            self.expired_keys.add(access_key)
+
+    def session_refusal(self, access_key: str, raw_path: str) -> str:
+        """Why AWS refuses this signature before looking at any policy ("" = it does not)."""
+        if access_key in self.expired_keys:
+            return "The provided token has expired."
+        if presigned_url_expired(raw_path):
+            return "Request has expired"
+        return ""
 
     def check(self, principal: Principal, calls: list[Call]) -> tuple[str, str] | None:
         """The first (action, resource) the principal may not use, or None; records use."""
@@ -270,6 +289,25 @@ def _access_key(headers: Any, raw_path: str) -> tuple[str, str]:
     credential = query.get("X-Amz-Credential", [""])[0]
     parts = credential.split("/")
     return (parts[0], parts[3]) if len(parts) >= 5 else ("", "")
+
+
+def presigned_url_expired(raw_path: str, now: float | None = None) -> bool:
+    """A SigV4 presigned URL past ``X-Amz-Date`` + ``X-Amz-Expires`` (S3: 403 "Request has expired")."""
+    query = parse_qs(urlsplit(raw_path).query)
+    signed_at, expires = query.get("X-Amz-Date", [""])[0], query.get("X-Amz-Expires", [""])[0]
+    if not signed_at or not expires.isdigit():
+        return False
+    start = datetime.strptime(signed_at, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+    return (time.time() if now is None else now) > start + int(expires)
+
+
+def _expired_response(service: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    if service == "s3":
+        code = "AccessDenied" if message == "Request has expired" else "ExpiredToken"
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
+        return (403 if code == "AccessDenied" else 400), {"Content-Type": "application/xml"}, body
+    document = {"__type": "ExpiredTokenException", "message": message}
+    return 400, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(document).encode()
 
 
 def _denied_response(
@@ -343,6 +381,11 @@ class AuthorizingProxy:
         body = b"" if streamed else (request.rfile.read(length) if length else b"")
         call: Call | None = None
         if access_key not in authorizer.admin_keys:
+            expiry = authorizer.session_refusal(access_key, request.path)
+            if expiry:
+                self._drain(request, length if streamed else 0)
+                self._reply(request, *_expired_response(service, expiry))
+                return
             if principal is None:
                 self._reply(request, *_unknown_key(service))
                 self._drain(request, length if streamed else 0)

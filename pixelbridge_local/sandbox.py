@@ -10,6 +10,10 @@ margin: Lambda's MemorySize covers the whole process too. RLIMIT_AS is not used:
 stacks and malloc arenas reserve address space far beyond what they touch, so an address-space cap of
 MemorySize would kill healthy functions. Where setrlimit is unavailable the cap is skipped.
 
+Clock: ``FunctionPool.clock_offset_seconds`` travels with every invocation; a sandbox started with
+``LOCAL_STACK_CLOCK_HOOK`` hands the use cases a clock that far ahead of the real one (see
+``sandbox_runtime``), so tests move time past a threshold instead of sleeping through it.
+
 Async invocations (``AsyncInvoker``) follow Lambda's event-invoke contract: up to 1 + MaximumRetryAttempts
 attempts (a stopped or crashed sandbox counts as a failed attempt), then the OnFailure destination gets
 Lambda's destination record. AWS waits about 1 and 2 minutes between attempts; the local stack waits
@@ -110,7 +114,9 @@ class Sandbox:
         for raw in self.process.stdout:
             log(raw.decode("utf-8", "replace").rstrip("\n"))
 
-    def invoke(self, event: Any, timeout_seconds: float, fault: dict[str, Any] | None) -> Outcome:
+    def invoke(
+        self, event: Any, timeout_seconds: float, fault: dict[str, Any] | None, clock_offset: float = 0.0
+    ) -> Outcome:
         request_id = str(uuid.uuid4())
         if not self._ready:
             try:
@@ -126,7 +132,13 @@ class Sandbox:
             self._ready = True
         deadline_ms = int((time.time() + timeout_seconds) * 1000)
         line = json.dumps(
-            {"requestId": request_id, "event": event, "deadlineMs": deadline_ms, "fault": fault}
+            {
+                "requestId": request_id,
+                "event": event,
+                "deadlineMs": deadline_ms,
+                "fault": fault,
+                "clockOffsetSeconds": clock_offset,
+            }
         )
         try:
             assert self.process.stdin is not None
@@ -181,12 +193,24 @@ class FunctionPool:
     faults: list[Fault] = field(default_factory=list)
     invocations: list[Invocation] = field(default_factory=list)
     cold_starts: int = 0
+    clock_offset_seconds: float = 0.0  # how far ahead of the real clock the function's clock runs
 
     def __post_init__(self) -> None:
         self._idle: list[Sandbox] = []
         self._all: list[Sandbox] = []
+        self._retired: set[Sandbox] = set()
         self._lock = threading.Lock()
         self._slots = threading.Semaphore(self.max_concurrency)
+
+    def renew_environment(self, environment: dict[str, str]) -> None:
+        """New sandboxes get ``environment`` (e.g. a new session's credentials); the current ones are
+        retired: idle ones stop now, busy ones when their invocation ends."""
+        with self._lock:
+            self.environment = environment
+            idle, self._idle = self._idle, []
+            self._retired.update(self._all)
+        for sandbox in idle:
+            sandbox.stop()
 
     def inject(self, fault: Fault) -> None:
         with self._lock:
@@ -211,11 +235,16 @@ class FunctionPool:
                 with self._lock:
                     self._all.append(sandbox)
                     self.cold_starts += 1
-            outcome = sandbox.invoke(event, self.timeout_seconds, self._take_fault(event))
+            outcome = sandbox.invoke(
+                event, self.timeout_seconds, self._take_fault(event), self.clock_offset_seconds
+            )
             with self._lock:
                 self.invocations.append(Invocation(self.name, event, outcome, cold))
-                if sandbox.alive and not outcome.stopped:
+                retired = sandbox in self._retired
+                if sandbox.alive and not outcome.stopped and not retired:
                     self._idle.append(sandbox)
+            if retired:
+                sandbox.stop()
             return outcome
 
     def stop(self) -> None:

@@ -7,6 +7,11 @@ start), then serves one invocation at a time: a JSON request line on stdin (``ev
 ``errorType``/``errorMessage``), after one ``ready`` line once init is done. stdout and stderr are
 the function's log stream.
 
+``clockOffsetSeconds`` is the local stack's clock knob: with ``LOCAL_STACK_CLOCK_HOOK=true`` in the
+environment (set only by the embedded stack) the runtime installs ``wiring.Overrides(clock=...)`` for the
+sandbox's life, a clock that runs the request's offset ahead of the real one; wiring hands that clock to
+the use cases and the build repository. Without the variable (any deployed function) nothing changes.
+
 ``fault`` is the local stack's fault knob (tests ask the stack for it; a deployed function never
 sees one): ``block`` never returns (the stack's timeout then stops the sandbox), ``exit`` ends the
 process mid-invocation, ``raise_in_sink`` fails the S3 multipart sink after ``after_bytes`` bytes.
@@ -68,6 +73,29 @@ def _apply_fault(fault: dict[str, Any] | None) -> None:
         S3MultipartSink.write = write  # type: ignore[method-assign]
 
 
+class ShiftedClock:
+    """Real time plus the offset of the invocation being served (set per request)."""
+
+    def __init__(self) -> None:
+        self.offset_seconds = 0.0
+        self.installed: Any = None  # the entered override: held here so it is never collected (and left)
+
+    def __call__(self) -> float:
+        return time.time() + self.offset_seconds
+
+
+def _install_clock_hook() -> ShiftedClock | None:
+    if os.environ.get("LOCAL_STACK_CLOCK_HOOK") != "true":
+        return None
+    from pixelbridge import wiring
+
+    clock = ShiftedClock()
+    # Entered for the life of this process and never left: the sandbox serves only this function.
+    clock.installed = wiring.override(wiring.Overrides(clock=clock))
+    clock.installed.__enter__()
+    return clock
+
+
 def main() -> None:
     results = os.fdopen(int(sys.argv[1]), "w", buffering=1, encoding="utf-8")
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
@@ -79,13 +107,17 @@ def main() -> None:
     module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
     handler: Any = None
     init_error: dict[str, str] | None = None
+    clock: ShiftedClock | None = None
     try:
+        clock = _install_clock_hook()
         handler = getattr(importlib.import_module(module_name), function_name)
     except Exception as exc:  # Lambda reports an init failure on every invocation
         init_error = {"errorType": f"Runtime.{type(exc).__name__}", "errorMessage": str(exc)}
     results.write(json.dumps({"ready": True}) + "\n")  # init done: the function's Timeout starts per invoke
     for line in sys.stdin:
         request = json.loads(line)
+        if clock is not None:
+            clock.offset_seconds = float(request.get("clockOffsetSeconds") or 0.0)
         _apply_fault(request.get("fault"))
         answer: dict[str, Any]
         if init_error:

@@ -24,7 +24,8 @@ import threading
 import time
 import zipfile
 from collections import Counter
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
@@ -87,6 +88,9 @@ class StackOptions:
     # "ReleaseStateMachine" names the state machine's role.
     without_statements: dict[str, list[str]] = field(default_factory=dict)
     async_retry_delay_seconds: float = 0.2  # AWS waits ~1 min, then ~2 min, between async attempts
+    # "public": moto serves the handoff bucket like an origin (no CloudFront locally). "presigned": the
+    # template's own presigned mode, URLs signed with a function's session key and checked by the proxy.
+    handoff_mode: str = "public"
 
 
 class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
@@ -109,6 +113,7 @@ class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
         self._log_lines: list[tuple[str, str]] = []
         self._log_lock = threading.Lock()
         self.state_machine_usage: Counter[tuple[str, str]] = Counter()
+        self.clock_offset_seconds = 0.0  # advance_clock: how far the functions' clock is ahead
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> EmbeddedStack:
@@ -144,6 +149,7 @@ class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
         self._start_sandboxes()
         self._start_gateways()
         self._patches.append(_Exit(atomic_dynamodb_writes()))
+        self._patches.append(_Exit(timestamp_waits_on_the_moved_clock(lambda: self.clock_offset_seconds)))
         threading.Thread(target=self._dispatch_s3_events, daemon=True, name="s3-events").start()
         self.notifier.start(self._invoke_notifier, self._stopping)  # BuildsTable stream -> NotifierFunction
         return self
@@ -324,10 +330,12 @@ class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
             archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
         sts, lambda_client = self.client("sts"), self.client("lambda")
         self._credentials: dict[str, dict[str, str]] = {}
+        self._role_arns: dict[str, str] = {}
         for name in LOCAL_FUNCTIONS:
             spec = self.template.function(name)
             self.specs[name] = spec
             role_arn, principal = self._create_role(name, spec.role_logical_id)
+            self._role_arns[name] = role_arn
             credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=name)["Credentials"]
             self.authorizer.add_principal(credentials["AccessKeyId"], principal)
             self._credentials[name] = credentials
@@ -384,12 +392,17 @@ class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
         local_only = {
             # AWS APIs through the authorizing proxy in front of moto (the role's policy applies).
             "AWS_ENDPOINT_URL": self.proxy.url,
-            # No CloudFront locally: moto serves the handoff bucket's objects like a public origin.
-            "HANDOFF_MODE": "public",
-            "HANDOFF_BASE_URL": f"{self.endpoint}/{self.names['HandoffBucket']}",
             # EMF metric lines on stdout would drown the demo; StackOptions.environment can enable them.
             "POWERTOOLS_METRICS_DISABLED": "true",
+            # The sandbox runtime's clock knob (advance_clock): tests move time instead of sleeping.
+            # Only the local runtime reads it; deployed, wiring hands the use cases the real clock.
+            "LOCAL_STACK_CLOCK_HOOK": "true",
         }
+        if self.options.handoff_mode == "public":
+            # No CloudFront locally: moto serves the handoff bucket's objects like a public origin.
+            # ("presigned" keeps the template's own HANDOFF_MODE: URLs to the proxy, signed per call.)
+            local_only["HANDOFF_MODE"] = "public"
+            local_only["HANDOFF_BASE_URL"] = f"{self.endpoint}/{self.names['HandoffBucket']}"
         if self.options.routes_json and ROUTES_DEFAULT_VARIABLE in spec.environment:
             # Deployed, routes ship in the function package (functions/routes.json): locally, a file.
             local_only["ROUTES_FILE"] = str(local_routes_file(self.options.routes_json))
@@ -452,6 +465,30 @@ class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
     def inject_fault(self, function: str, fault: Fault) -> None:
         """A fault the function's sandbox applies to its next matching invocation (local stack only)."""
         self.pools[function].inject(fault)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the clock every sandboxed function's use cases see ``seconds`` ahead (local stack only).
+
+        Step Functions' timestamp Waits (the release's slot Waits: times ReleaseFunction computed on the
+        moved clock) compare with the moved clock too. Not moved: the rest of moto (its timestamps,
+        Seconds Waits, task timeouts), the simulators and Lambda timeouts keep real time."""
+        self.clock_offset_seconds += seconds
+        for pool in self.pools.values():
+            pool.clock_offset_seconds = self.clock_offset_seconds
+
+    def expire_session(self, function: str) -> None:
+        """End the function's role session, as when Lambda's credentials expire or rotate: every call
+        and presigned URL signed with its key is refused (``ExpiredToken``) from now on; its sandboxes
+        are retired and the next invocation cold-starts with a new session's credentials."""
+        old_key = self._credentials[function]["AccessKeyId"]
+        principal = self.authorizer.principals[old_key]
+        self.authorizer.expire(old_key)
+        credentials = self.client("sts").assume_role(
+            RoleArn=self._role_arns[function], RoleSessionName=function
+        )["Credentials"]
+        self.authorizer.add_principal(credentials["AccessKeyId"], principal)
+        self._credentials[function] = credentials
+        self.pools[function].renew_environment(self._environment(self.specs[function]))
 
     def invoke_async(self, name: str, event: Any) -> None:
         """Lambda's async invoke of a function: retries per EventInvokeConfig, then OnFailure."""
@@ -519,6 +556,8 @@ class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
             accounts=accounts,
             projects=projects,
             window_seconds=float(self.options.slot_seconds if window is None else window),
+            # presigned URLs carry a query string, which Streampixel's newer docs accept
+            allow_query_strings=self.options.handoff_mode == "presigned",
         )
         self.simulator_url = self.simulator.start()
 
@@ -613,6 +652,25 @@ class EmbeddedStack(AbstractContextManager["EmbeddedStack"]):
             return sfn.describe_execution(executionArn=arn)["status"] != "RUNNING"
         except sfn.exceptions.ExecutionDoesNotExist:
             return True
+
+
+@contextmanager
+def timestamp_waits_on_the_moved_clock(offset: Callable[[], float]) -> Iterator[None]:
+    """moto's TimestampPath Wait measures from the real clock; the slot times it waits for come from
+    ReleaseFunction's clock, which ``advance_clock`` moved: take the move off so a Wait lasts what it
+    would have (without this, a slot reserved an hour "later" holds the build for an hour)."""
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+
+    original = Timestamp._get_wait_seconds
+
+    def on_the_moved_clock(self: Any, env: Any) -> int:
+        return int(original(self, env) - offset())
+
+    Timestamp._get_wait_seconds = on_the_moved_clock  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Timestamp._get_wait_seconds = original  # type: ignore[method-assign]
 
 
 class FunctionFailed(RuntimeError):

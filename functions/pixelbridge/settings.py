@@ -32,7 +32,10 @@ class Settings(BaseModel):
         default="cloudfront", alias="HANDOFF_MODE"
     )
     handoff_base_url: str = Field(default="", alias="HANDOFF_BASE_URL")
-    handoff_url_ttl_seconds: int = Field(default=43_200, alias="HANDOFF_URL_TTL_SECONDS", ge=60)
+    # Presigned mode: a URL is signed per upload-file call and must outlive Streampixel's queue (a build
+    # queued over 2 h is "unusual" in its docs) plus the download (1-10 min): 3 h. A Lambda session can end
+    # sooner; a re-upload signs anew. SigV4 allows at most 7 days.
+    handoff_url_ttl_seconds: int = Field(default=10_800, alias="HANDOFF_URL_TTL_SECONDS", ge=60, le=604_800)
 
     buildpixel_secret_arn_: str | None = Field(default=None, alias="BUILDPIXEL_SECRET_ARN", min_length=1)
     streampixel_secret_arn_: str | None = Field(default=None, alias="STREAMPIXEL_SECRET_ARN", min_length=1)
@@ -202,8 +205,8 @@ FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
     "pixelbridge.handlers.convert.handler": frozenset(
         {"builds_table", "artifact_bucket", "handoff_bucket", "idempotency_table", "state_machine_arn"}
     ),
-    "pixelbridge.handlers.release.handler": frozenset(
-        {"builds_table", "slots_table", "streampixel_secret_arn", "state_machine_arn"}
+    "pixelbridge.handlers.release.handler": frozenset(  # handoff_bucket: upload-file's URL is made per call
+        {"builds_table", "slots_table", "handoff_bucket", "streampixel_secret_arn", "state_machine_arn"}
     ),
     "pixelbridge.handlers.streampixel_webhook.handler": frozenset(
         {"builds_table", "handoff_bucket", "streampixel_webhook_secret_arn", "state_machine_arn"}

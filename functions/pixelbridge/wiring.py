@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
 
@@ -30,6 +31,7 @@ from pixelbridge.adapters.streampixel import StreampixelClient, StreampixelCrede
 from pixelbridge.adapters.streampixel_accounts import credentials_for
 from pixelbridge.adapters.workflow import Workflow
 from pixelbridge.domain.routes import Route, load_routes_file, routes_path
+from pixelbridge.domain.timeline import utc_now
 from pixelbridge.ports import (
     BuildPixelPort,
     BuildsPort,
@@ -64,7 +66,7 @@ T = TypeVar("T")
 
 @lru_cache(maxsize=1)
 def builds() -> BuildRepository:
-    return BuildRepository(get_settings().builds_table, dynamodb=boto3.resource("dynamodb"))
+    return BuildRepository(get_settings().builds_table, dynamodb=boto3.resource("dynamodb"), clock=now)
 
 
 @lru_cache(maxsize=1)
@@ -83,7 +85,9 @@ def s3_client() -> S3Client:
     from botocore.config import Config
 
     # The converter has 8 range reads and 2 part uploads in flight; botocore's default pool is 10.
-    return boto3.client("s3", config=Config(max_pool_connections=16))
+    # s3v4: presigned handoff URLs are SigV4 (botocore presigns SigV2 in us-east-1 otherwise, which
+    # regions opened since 2014 refuse).
+    return boto3.client("s3", config=Config(max_pool_connections=16, signature_version="s3v4"))
 
 
 @lru_cache(maxsize=1)
@@ -207,7 +211,7 @@ class Overrides:
     convert_starter: ConvertStarter | None = None
     metrics: MetricsPort | None = None
     zip_sinks: ZipSinkFactory | None = None
-    clock: Callable[[], float] | None = None  # seconds since the epoch, as time.time
+    clock: Callable[[], float] | None = None  # seconds since the epoch, as time.time (see ``now``)
 
 
 _overrides = Overrides()
@@ -226,6 +230,14 @@ def override(replacements: Overrides) -> Iterator[None]:
 
 def _use(replacement: T | None, real: Callable[[], T]) -> T:
     return replacement if replacement is not None else real()
+
+
+def now() -> datetime:
+    """The clock every use case and the build repository get: the real one unless ``Overrides.clock``
+    (read at each call, so an override also reaches adapters cached before it)."""
+    if _overrides.clock is None:
+        return utc_now()
+    return datetime.fromtimestamp(_overrides.clock(), UTC)
 
 
 # -- secrets the edges check -------------------------------------------------------------------------
@@ -309,6 +321,7 @@ def operator_api() -> OperatorApi:
         fetch_starter=fetch_starter(),
         streampixel=_use(_overrides.streampixel, streampixel),
         credentials=streampixel_credentials,
+        clock=now,
     )
 
 
@@ -396,6 +409,7 @@ def release_tasks() -> ReleaseTasks:
         slots=_use(_overrides.slots, slots),
         streampixel=_use(_overrides.streampixel, streampixel),
         credentials=streampixel_credentials,
+        handoff_url=lambda key: _use(_overrides.handoff, handoff).url_for(key),  # built at the first upload
         workflow=_use(_overrides.workflow, workflow),
         config=ReleaseConfig(
             slot_seconds=settings.slot_seconds,
@@ -403,6 +417,7 @@ def release_tasks() -> ReleaseTasks:
             live_window_seconds=settings.live_window_seconds,
             max_rate_limited_attempts=settings.max_rate_limited_attempts,
         ),
+        clock=now,
     )
 
 
@@ -424,6 +439,7 @@ def reconcile_builds() -> ReconcileBuilds:
         builds=_use(_overrides.builds, builds),
         workflow=_use(_overrides.workflow, workflow),
         thresholds=thresholds,
+        clock=now,
     )
 
 

@@ -77,9 +77,9 @@ def test_pushed_build_is_converted_published_and_released_once(account: MotoAcco
 
     converted = record("conv-1")
     assert converted["status"] == "converted"
-    assert converted["zipUrl"].startswith("https://downloads.example.test/dl/")
-    assert converted["zipUrl"].endswith("/conv-1.zip")
-    assert "?" not in converted["zipUrl"]
+    # Only the key (and its token) is stored: the URL is made when upload-file is called.
+    assert "zipUrl" not in converted
+    assert converted["zipKey"] == f"dl/{converted['handoffToken']}/conv-1.zip"
     assert len(converted["handoffToken"]) >= 32
     assert converted["manifest"]["files"] == 5
     assert converted["manifest"]["executable"].endswith("MyGame.exe")

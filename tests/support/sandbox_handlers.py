@@ -15,3 +15,17 @@ def allocate(event: dict[str, Any], context: Any) -> int:
     """Touch ``event["mb"]`` MiB of memory."""
     block = bytearray(int(event["mb"]) * 1024 * 1024)
     return len(block)
+
+
+def clock(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The clock wiring hands the use cases, next to the real one, and which credentials this sandbox has."""
+    import time
+
+    from pixelbridge import wiring
+
+    return {
+        "wiring": wiring.now().timestamp(),
+        "real": time.time(),
+        "pid": os.getpid(),
+        "key": os.environ.get("AWS_ACCESS_KEY_ID"),
+    }

@@ -78,17 +78,21 @@ def build(policy: str = "auto", **fields: Any) -> BuildRecord:
         "receivedAt": "2026-11-29T11:00:00.000Z",
         "release": {"streampixelProjectId": PROJECT, "policy": policy, "account": "default"},
         "zipKey": ZIP_KEY,
-        "zipUrl": FILE_URL,
         "handoffToken": TOKEN,
         **fields,
     }
 
 
 class World:
-    def __init__(self, record: BuildRecord, answers: list[UploadResult | Exception]) -> None:
+    def __init__(
+        self,
+        record: BuildRecord,
+        answers: list[UploadResult | Exception],
+        handoff: RecordingHandoff | None = None,
+    ) -> None:
         self.builds = InMemoryBuilds(record, clock=lambda: NOW)
         self.workflow = RecordingWorkflow()
-        self.handoff = RecordingHandoff()
+        self.handoff = handoff or RecordingHandoff()
         self.streampixel = ScriptedStreampixel(answers)
         self.events = StreampixelEvents(builds=self.builds, workflow=self.workflow, handoff=self.handoff)
         self.tasks = ReleaseTasks(
@@ -96,6 +100,7 @@ class World:
             slots=FreeSlots(),
             streampixel=self.streampixel,
             credentials=lambda account: StreampixelCredentials("663d00000000000000000001", "key"),
+            handoff_url=self.handoff.url_for,
             workflow=self.workflow,
             config=ReleaseConfig(
                 slot_seconds=0,

@@ -11,7 +11,7 @@ from pixelbridge.domain.errors import Superseded
 from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.ports import DistributeResult, StreampixelCredentials, TestWebhookResult, UploadResult
 from pixelbridge.usecases.release import GaveUp, ReleaseConfig, ReleaseTasks
-from tests.support.fakes import InMemoryBuilds, RecordingWorkflow
+from tests.support.fakes import InMemoryBuilds, RecordingHandoff, RecordingWorkflow
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -69,7 +69,7 @@ def test_a_build_that_ended_while_the_upload_task_ran_is_never_uploaded(
         "buildId": "b-1",
         "status": "queued",
         "route": "-",
-        "zipUrl": "https://downloads.example.test/dl/t/b-1.zip",
+        "zipKey": "dl/t/b-1.zip",
         "release": {"streampixelProjectId": "p" * 24, "policy": "auto", "account": "default"},
     }
     builds = EndsBeforeUpload(record, ending)
@@ -79,6 +79,7 @@ def test_a_build_that_ended_while_the_upload_task_ran_is_never_uploaded(
         slots=FreeSlots(),
         streampixel=streampixel,
         credentials=lambda account: StreampixelCredentials("user", "key"),
+        handoff_url=RecordingHandoff().url_for,
         workflow=RecordingWorkflow(),
         config=ReleaseConfig(
             slot_seconds=0, approval_timeout_seconds=60, live_window_seconds=0, max_rate_limited_attempts=3

@@ -31,7 +31,10 @@ class HandoffStore:
 
     ``cloudfront`` (default): ``<distribution>/<key>`` served from a private bucket through OAC.
     ``public``: ``<base>/<key>`` for a bucket or endpoint that serves objects directly (local stack).
-    ``presigned``: an S3 presigned GET (has a query string; for accounts without CloudFront).
+    ``presigned``: an S3 presigned GET (has a query string; for accounts without CloudFront). It is
+    signed with the calling function's session credentials and dies with that session whatever its
+    expiry says, so no URL is ever stored: the record keeps the key, and the function that calls
+    upload-file asks for a fresh URL at that moment (``url_for``).
     """
 
     def __init__(

@@ -133,8 +133,7 @@ class ConvertBuild:
             detail=f"{summary['files']} files, {summary['bytes_out']} bytes zip, "
             f"{summary['mb_per_s']:.1f} MB/s",
             fields={
-                "zipKey": location.key,
-                "zipUrl": self._handoff.url_for(location.key),
+                "zipKey": location.key,  # the URL is made per upload-file call (a presigned one expires)
                 "handoffToken": location.token,
                 "manifest": summary,
             },

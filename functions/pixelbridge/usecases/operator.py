@@ -36,7 +36,7 @@ from pixelbridge.domain.records import BuildRecord, release_policy
 from pixelbridge.domain.release_runs import release_input
 from pixelbridge.domain.routes import Route
 from pixelbridge.domain.statuses import BuildStatus
-from pixelbridge.domain.timeline import iso, parse_iso
+from pixelbridge.domain.timeline import Clock, iso, parse_iso, utc_now
 from pixelbridge.ports import (
     BuildsPort,
     ConvertStarter,
@@ -70,7 +70,10 @@ _ATTEMPT_FACTS = (
     "releaseExecution",
 )
 _UPLOAD_FACTS = ("uploadId", "uploadedAt", "approvedAt")
-_CONVERSION_FACTS = ("zipKey", "zipUrl", "handoffToken", "manifest", "zipDeletedAt", "convertAttempts")
+# A URL stored by earlier versions: in presigned mode it was signed by a session long gone. Nothing reads
+# it now (the upload task makes the URL per call from zipKey); a retry drops it.
+_STORED_URL = ("zipUrl",)
+_CONVERSION_FACTS = ("zipKey", "handoffToken", "manifest", "zipDeletedAt", "convertAttempts", *_STORED_URL)
 SUMMARY_FIELDS = (
     "buildId",
     "status",
@@ -138,6 +141,7 @@ class OperatorApi:
         fetch_starter: FetchStarter,
         streampixel: StreampixelPort,
         credentials: CredentialsFor,
+        clock: Clock = utc_now,
     ) -> None:
         self._fetch = fetch_starter
         self._builds = builds
@@ -149,7 +153,7 @@ class OperatorApi:
         self._convert = convert_starter
         self._streampixel = streampixel
         self._credentials = credentials
-        self._redistributor = Redistributor(builds=builds, workflow=workflow)
+        self._redistributor = Redistributor(builds=builds, workflow=workflow, clock=clock)
 
     # -- reading ---------------------------------------------------------------------------------
     def list_builds(
@@ -276,7 +280,7 @@ class OperatorApi:
             return RetryPlan(
                 "upload",
                 BuildStatus.CONVERTED,
-                _ATTEMPT_FACTS + _UPLOAD_FACTS,
+                _ATTEMPT_FACTS + _UPLOAD_FACTS + _STORED_URL,
                 "the zip is still there; upload again",
             )
         artifact = record.get("artifactKey")

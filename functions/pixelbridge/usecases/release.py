@@ -56,6 +56,7 @@ class ReleaseTasks:
         slots: SlotsPort,
         streampixel: StreampixelPort,
         credentials: Callable[[str], StreampixelCredentials],
+        handoff_url: Callable[[str], str],
         workflow: WorkflowPort,
         config: ReleaseConfig,
         clock: Clock = utc_now,
@@ -65,6 +66,7 @@ class ReleaseTasks:
         self._slots = slots
         self._streampixel = streampixel
         self._credentials = credentials
+        self._handoff_url = handoff_url  # handoff key -> the URL Streampixel downloads, made per call
         self._workflow = workflow
         self._config = config
         self._clock = clock
@@ -159,7 +161,7 @@ class ReleaseTasks:
             lambda credentials: self._streampixel.upload_file(
                 credentials,
                 release["streampixelProjectId"],
-                record["zipUrl"],
+                self._handoff_url(str(record["zipKey"])),
                 auto_release=release.get("policy", "auto") == "auto",
             ),
         )

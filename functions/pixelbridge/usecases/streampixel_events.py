@@ -143,13 +143,12 @@ class StreampixelEvents:
 
     @staticmethod
     def _replayable(record: BuildRecord, entry: dict[str, Any]) -> StreampixelEvent:
-        """The held event as it vouched (its URL was not kept: the build's own, which it matched)."""
+        """The held event as it vouched (its URL was not kept, and no stored URL is needed: it matched)."""
         return StreampixelEvent.model_validate(
             {
                 "event": entry.get("event"),
                 "projectId": release_terms(record).project_id,
                 "uploadId": entry.get("uploadId"),
-                "fileUrl": record.get("zipUrl"),
                 "status": entry.get("status"),
                 "objection": entry.get("objection"),
                 "timestamp": entry.get("timestamp"),
