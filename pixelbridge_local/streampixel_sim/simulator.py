@@ -206,6 +206,16 @@ class StreampixelSimulator:
         with self._lock:
             self._pending_failures.extend([CallFailure(0, True)] * count)
 
+    def answer_after_the_caller_is_gone(self, count: int = 1, *, processed: bool = True) -> None:
+        """The next ``count`` calls get no answer while their caller waits: the connection stays open,
+        unanswered, until the caller closes it (e.g. Lambda stopped the process at its Timeout).
+
+        ``processed``: the call is fully processed on arrival (upload queued, window consumed), so the
+        caller never learns its uploadId; otherwise it is counted but never processed (it was lost in
+        front of the API, like a request stuck at the edge)."""
+        with self._lock:
+            self._pending_failures.extend([CallFailure(0, processed, until_caller_gone=True)] * count)
+
     def hold_queue(self) -> None:
         """Queued uploads stay queued (the shared build processor is busy) until ``release_queue``;
         then they are processed one at a time, in the order they were uploaded."""
@@ -256,7 +266,14 @@ class StreampixelSimulator:
 
     # -- request handling (called from server threads) ---------------------------------------------
 
-    def handle_post(self, path: str, content_type: str, raw_body: bytes) -> tuple[int, dict[str, Any]]:
+    def handle_post(
+        self,
+        path: str,
+        content_type: str,
+        raw_body: bytes,
+        wait_for_caller_gone: Callable[[threading.Event], None] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """Status and body of the answer; status 0: close the connection without one."""
         arrived_monotonic, arrived_wall = self._clock(), time.time()
         endpoint = endpoint_of(path)
         failure, delay = self._take_call_knobs()
@@ -282,6 +299,8 @@ class StreampixelSimulator:
         )
         if delay:
             time.sleep(delay)
+        if failure is not None and failure.until_caller_gone and wait_for_caller_gone is not None:
+            wait_for_caller_gone(self._stopping)
         return status, body
 
     def _take_call_knobs(self) -> tuple[CallFailure | None, float]:
