@@ -90,6 +90,7 @@ class StreampixelSimulator:
         self._pending_rejections: deque[tuple[str, str]] = deque()
         self._pending_failures: deque[CallFailure] = deque()
         self._pending_delays: deque[float] = deque()
+        self._unanswered: dict[str, deque[CallFailure]] = {}  # endpoint -> answer_after_the_caller_is_gone
         self._drops: Counter[str] = Counter()
         self._duplicates: Counter[str] = Counter()
         self._late: Counter[str] = Counter()
@@ -206,15 +207,18 @@ class StreampixelSimulator:
         with self._lock:
             self._pending_failures.extend([CallFailure(0, True)] * count)
 
-    def answer_after_the_caller_is_gone(self, count: int = 1, *, processed: bool = True) -> None:
-        """The next ``count`` calls get no answer while their caller waits: the connection stays open,
-        unanswered, until the caller closes it (e.g. Lambda stopped the process at its Timeout).
+    def answer_after_the_caller_is_gone(
+        self, count: int = 1, *, processed: bool = True, endpoint: str = UPLOAD_ENDPOINT
+    ) -> None:
+        """The next ``count`` calls of ``endpoint`` get no answer while their caller waits: the connection
+        stays open, unanswered, until the caller closes it (e.g. Lambda stopped the process at its Timeout).
 
         ``processed``: the call is fully processed on arrival (upload queued, window consumed), so the
         caller never learns its uploadId; otherwise it is counted but never processed (it was lost in
         front of the API, like a request stuck at the edge)."""
         with self._lock:
-            self._pending_failures.extend([CallFailure(0, processed, until_caller_gone=True)] * count)
+            gone = CallFailure(0, processed, until_caller_gone=True)
+            self._unanswered.setdefault(endpoint, deque()).extend([gone] * count)
 
     def hold_queue(self) -> None:
         """Queued uploads stay queued (the shared build processor is busy) until ``release_queue``;
@@ -276,7 +280,7 @@ class StreampixelSimulator:
         """Status and body of the answer; status 0: close the connection without one."""
         arrived_monotonic, arrived_wall = self._clock(), time.time()
         endpoint = endpoint_of(path)
-        failure, delay = self._take_call_knobs()
+        failure, delay = self._take_call_knobs(endpoint)
         context = CallContext()
         if failure is not None and not failure.after_processing:
             status, body = failure.status, {"message": "Internal server error"}
@@ -303,8 +307,11 @@ class StreampixelSimulator:
             wait_for_caller_gone(self._stopping)
         return status, body
 
-    def _take_call_knobs(self) -> tuple[CallFailure | None, float]:
+    def _take_call_knobs(self, endpoint: str | None) -> tuple[CallFailure | None, float]:
         with self._lock:
+            unanswered = self._unanswered.get(endpoint or "")
+            if unanswered:
+                return unanswered.popleft(), 0.0
             failure = self._pending_failures.popleft() if self._pending_failures else None
             delay = self._pending_delays.popleft() if self._pending_delays else 0.0
             return failure, delay
