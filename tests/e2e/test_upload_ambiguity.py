@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pixelbridge_local.sandbox import Fault
 from pixelbridge_local.stack import STREAMPIXEL_PROJECT_ID, EmbeddedStack
 from tests.e2e.conftest import events_of, push
 from tests.e2e.test_strict_stack import history_errors
@@ -76,4 +77,21 @@ def test_killed_during_a_distribute_asks_again_only_in_a_new_slot_and_ends_live(
     unknown = timeline.index("distribute outcome unknown")
     assert "slot reserved" in timeline[unknown:]  # the second distribute-file waited for a new slot
     assert timeline.count("slot reserved") == 3  # upload, distribute, distribute again
+    assert killed_release_tasks(stack) == 1
+
+
+def test_killed_before_upload_file_was_sent_uploads_once_in_a_new_slot(
+    make_stack: Callable[..., EmbeddedStack],
+) -> None:
+    """No intent on the record: the call provably never started, so a new slot and one upload-file."""
+    stack = make_stack(slot_seconds=1, release_policy="auto", timeouts=RELEASE_TIMEOUT)
+    stack.inject_fault("ReleaseFunction", Fault("block", when='"slotAt"'))  # the Upload task, before it runs
+    push(stack, "killed-before-1")
+    record = stack.wait_for_terminal("killed-before-1", timeout=180)
+    (upload,) = calls(stack, "upload-file")
+    assert record["status"] == "live" and record["uploadId"] == upload.upload_id
+    assert stack.simulator.live_upload(STREAMPIXEL_PROJECT_ID) == record["uploadId"]
+    timeline = events_of(record)
+    assert "upload-file interrupted" in timeline and "upload outcome unknown" not in timeline
+    assert timeline.count("slot reserved") == 2
     assert killed_release_tasks(stack) == 1
