@@ -191,6 +191,21 @@ def test_an_event_held_between_the_interruption_and_the_wait_is_adopted_by_the_w
     assert workflow.answers == [("success", "token-2", {"event": "build.uploaded"})]
 
 
+def test_an_event_read_before_the_interruption_was_recorded_is_still_adopted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The webhook read the build before the release task set the flag: it decides on a fresh read."""
+    tasks, builds, _, workflow, webhook = setup(build(), stop_uploads=1)
+    stopped_upload(tasks)
+    stale = builds.get("b-1")
+    assert tasks.interrupted("b-1", "upload-file") == {"next": "wait"}
+    tasks.await_event("b-1", "upload", "token-4")
+    monkeypatch.setattr(builds, "find_by_handoff_token", lambda token: stale)
+    assert webhook.handle(event("build.uploaded")).matched
+    assert builds.records["b-1"]["uploadId"] == SERVED
+    assert workflow.answers == [("success", "token-4", {"event": "build.uploaded"})]
+
+
 def test_the_interruption_task_run_twice_still_waits_and_never_retries_the_upload() -> None:
     tasks, _, _, _, _ = setup(build(), stop_uploads=1)
     stopped_upload(tasks)

@@ -92,10 +92,11 @@ class StreampixelEvents:
         if record is None:
             return EventOutcome(False, note=f"{event} for an upload PixelBridge did not submit")
         if not vouches_for(record, payload):
+            build_id = record["buildId"]
             self._hold(record, payload)
-            if record.get("uploadOutcomeUnknownAt") and self.adopt_unanswered_upload(record["buildId"]):
-                return EventOutcome(True, record["buildId"], f"{event}: the upload of the lost answer")
-            return EventOutcome(False, record["buildId"], f"{event} held: it does not match the build")
+            if self._stopped_mid_upload(build_id) and self.adopt_unanswered_upload(build_id):
+                return EventOutcome(True, build_id, f"{event}: the upload of the lost answer")
+            return EventOutcome(False, build_id, f"{event} held: it does not match the build")
         return self._accept(record, payload)
 
     def adopt_unanswered_upload(self, build_id: str) -> str | None:
@@ -129,6 +130,12 @@ class StreampixelEvents:
         self.record_upload(build_id, "uploadId from Streampixel's events", fields)
         self._answer(self._builds.get(build_id) or record)
         return upload_id
+
+    def _stopped_mid_upload(self, build_id: str) -> bool:
+        """Read after the hold is written: the release task sets the flag, then reads the held events,
+        so one of the two sees the other's write and the upload is adopted."""
+        record = self._builds.get(build_id)
+        return bool(record and record.get("uploadOutcomeUnknownAt"))
 
     def record_upload(self, build_id: str, detail: str, fields: dict[str, Any]) -> None:
         """The answer's facts are recorded whatever events came first; then held events are replayed."""
