@@ -206,6 +206,14 @@ def test_an_event_read_before_the_interruption_was_recorded_is_still_adopted(
     assert workflow.answers == [("success", "token-4", {"event": "build.uploaded"})]
 
 
+def test_a_task_stopped_after_the_answer_was_recorded_continues_on_that_upload() -> None:
+    tasks, builds, streampixel, _, _ = setup(build())
+    tasks.upload("b-1")
+    builds.records["b-1"][CALL_IN_FLIGHT] = {"call": "upload-file", "startedAt": "t"}  # not yet removed
+    assert tasks.interrupted("b-1", "upload-file") == {"next": "continue"}
+    assert CALL_IN_FLIGHT not in builds.records["b-1"] and streampixel.uploads == 1
+
+
 def test_the_interruption_task_run_twice_still_waits_and_never_retries_the_upload() -> None:
     tasks, _, _, _, _ = setup(build(), stop_uploads=1)
     stopped_upload(tasks)

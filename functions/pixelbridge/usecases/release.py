@@ -248,6 +248,7 @@ class ReleaseTasks:
             self._builds.record_event(
                 build_id, "upload interrupted", "after its answer was recorded", fields=fields
             )
+            self._builds.remove_fields(build_id, [CALL_IN_FLIGHT])
             return {"next": "continue"}
         if call == "upload-file" and record.get("uploadOutcomeUnknownAt"):  # this task ran before
             return {"next": "continue" if self._events.adopt_unanswered_upload(build_id) else "wait"}
