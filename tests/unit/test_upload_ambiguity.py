@@ -8,16 +8,18 @@ stopped distribute-file is asked again only in a new slot, and not at all once S
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pixelbridge.domain.streampixel_webhook import StreampixelEvent
+from pixelbridge.domain.timeline import iso
 from pixelbridge.domain.waiting import awaited_outcome
 from pixelbridge.ports import DistributeResult, StreampixelCredentials, TestWebhookResult, UploadResult
 from pixelbridge.usecases.release import CALL_IN_FLIGHT, GaveUp, ReleaseConfig, ReleaseTasks
+from pixelbridge.usecases.slot_gate import SlotGate
 from pixelbridge.usecases.streampixel_events import StreampixelEvents
 from tests.support.fakes import InMemoryBuilds, RecordingHandoff, RecordingWorkflow
 
@@ -328,3 +330,22 @@ def test_an_unknown_upload_outcome_waits_for_events_then_ends_failed_with_the_re
 def test_prepare_hands_the_upload_event_window_to_the_state_machine() -> None:
     tasks, _, _, _, _ = setup(build())
     assert tasks.prepare("b-1")["uploadEventWindowSeconds"] == 90
+
+
+def test_the_intent_is_written_after_the_slot_sleep_and_never_between_a_claim_and_its_call() -> None:
+    """A write between the claim and the call would delay the call past its claim (spacing at risk)."""
+    steps: list[str] = []
+    now = [NOW]
+
+    class ToppingUpSlots(FreeSlots):
+        def claim_call(self, user_id: str, at: datetime, spacing_seconds: float) -> datetime | None:
+            steps.append("claim")
+            return None if steps.count("claim") > 1 else at + timedelta(seconds=1)  # one top-up
+
+    def sleep(seconds: float) -> None:
+        steps.append("sleep")
+        now[0] += timedelta(seconds=seconds)
+
+    gate = SlotGate(ToppingUpSlots(), slot_seconds=1, clock=lambda: now[0], sleep=sleep)
+    gate.wait("user", iso(NOW + timedelta(seconds=2)), before_claim=lambda: steps.append("intent"))
+    assert steps == ["sleep", "intent", "claim", "sleep", "claim"]

@@ -408,10 +408,16 @@ class ReleaseTasks:
     ) -> CallResult:
         """Make one Streampixel write call inside the user's slot; record why it failed, if it did."""
         credentials = self._credentials(self._account(record))
-        self._gate.wait(credentials.user_id, slot_at)
-        # The intent, before the call: a task stopped after this may have reached Streampixel.
-        intent = {"call": call, "startedAt": self._builds.now_iso(), "slotAt": slot_at or ""}
-        self._builds.set_fields(record["buildId"], {CALL_IN_FLIGHT: intent})
+
+        def write_intent() -> None:  # a task stopped after this may have reached Streampixel
+            intent = {"call": call, "startedAt": self._builds.now_iso(), "slotAt": slot_at or ""}
+            self._builds.set_fields(record["buildId"], {CALL_IN_FLIGHT: intent})
+
+        try:
+            self._gate.wait(credentials.user_id, slot_at, before_claim=write_intent)
+        except RateLimited:  # the queue moved: no call was made
+            self._builds.remove_fields(record["buildId"], [CALL_IN_FLIGHT])
+            raise
         try:
             return request(credentials)
         except PixelBridgeError as error:
