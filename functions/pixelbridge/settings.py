@@ -70,6 +70,9 @@ class Settings(BaseModel):
     approval_timeout_seconds: int = Field(default=21_600, alias="APPROVAL_TIMEOUT_SECONDS", ge=1)
     live_window_seconds: int = Field(default=600, alias="LIVE_WINDOW_SECONDS", ge=0)
     max_rate_limited_attempts: int = Field(default=200, alias="MAX_RATE_LIMITED_ATTEMPTS", ge=1)
+    # After a ReleaseFunction stopped during upload-file, how long to wait for Streampixel's own events
+    # of that upload (build.uploaded comes in < 5 s; a lost one is followed by build.downloading).
+    upload_event_window_seconds: int = Field(default=1800, alias="UPLOAD_EVENT_WINDOW_SECONDS", ge=1)
 
     # Notifications (NotifierFunction) and reconciliation (ReconcilerFunction).
     notification_topic_arn_: str | None = Field(default=None, alias="NOTIFICATION_TOPIC_ARN", min_length=1)

@@ -416,6 +416,7 @@ def release_tasks() -> ReleaseTasks:
             approval_timeout_seconds=settings.approval_timeout_seconds,
             live_window_seconds=settings.live_window_seconds,
             max_rate_limited_attempts=settings.max_rate_limited_attempts,
+            upload_event_window_seconds=settings.upload_event_window_seconds,
         ),
         clock=now,
     )

@@ -78,6 +78,7 @@ class Upload:
 class CallFailure:
     status: int
     after_processing: bool
+    until_caller_gone: bool = False  # no answer until the caller has closed the connection
 
 
 class ApiError(Exception):

@@ -90,6 +90,7 @@ class StreampixelSimulator:
         self._pending_rejections: deque[tuple[str, str]] = deque()
         self._pending_failures: deque[CallFailure] = deque()
         self._pending_delays: deque[float] = deque()
+        self._unanswered: dict[str, deque[CallFailure]] = {}  # endpoint -> answer_after_the_caller_is_gone
         self._drops: Counter[str] = Counter()
         self._duplicates: Counter[str] = Counter()
         self._late: Counter[str] = Counter()
@@ -206,6 +207,19 @@ class StreampixelSimulator:
         with self._lock:
             self._pending_failures.extend([CallFailure(0, True)] * count)
 
+    def answer_after_the_caller_is_gone(
+        self, count: int = 1, *, processed: bool = True, endpoint: str = UPLOAD_ENDPOINT
+    ) -> None:
+        """The next ``count`` calls of ``endpoint`` get no answer while their caller waits: the connection
+        stays open, unanswered, until the caller closes it (e.g. Lambda stopped the process at its Timeout).
+
+        ``processed``: the call is fully processed on arrival (upload queued, window consumed), so the
+        caller never learns its uploadId; otherwise it is counted but never processed (it was lost in
+        front of the API, like a request stuck at the edge)."""
+        with self._lock:
+            gone = CallFailure(0, processed, until_caller_gone=True)
+            self._unanswered.setdefault(endpoint, deque()).extend([gone] * count)
+
     def hold_queue(self) -> None:
         """Queued uploads stay queued (the shared build processor is busy) until ``release_queue``;
         then they are processed one at a time, in the order they were uploaded."""
@@ -256,10 +270,17 @@ class StreampixelSimulator:
 
     # -- request handling (called from server threads) ---------------------------------------------
 
-    def handle_post(self, path: str, content_type: str, raw_body: bytes) -> tuple[int, dict[str, Any]]:
+    def handle_post(
+        self,
+        path: str,
+        content_type: str,
+        raw_body: bytes,
+        wait_for_caller_gone: Callable[[threading.Event], None] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """Status and body of the answer; status 0: close the connection without one."""
         arrived_monotonic, arrived_wall = self._clock(), time.time()
         endpoint = endpoint_of(path)
-        failure, delay = self._take_call_knobs()
+        failure, delay = self._take_call_knobs(endpoint)
         context = CallContext()
         if failure is not None and not failure.after_processing:
             status, body = failure.status, {"message": "Internal server error"}
@@ -282,10 +303,15 @@ class StreampixelSimulator:
         )
         if delay:
             time.sleep(delay)
+        if failure is not None and failure.until_caller_gone and wait_for_caller_gone is not None:
+            wait_for_caller_gone(self._stopping)
         return status, body
 
-    def _take_call_knobs(self) -> tuple[CallFailure | None, float]:
+    def _take_call_knobs(self, endpoint: str | None) -> tuple[CallFailure | None, float]:
         with self._lock:
+            unanswered = self._unanswered.get(endpoint or "")
+            if unanswered:
+                return unanswered.popleft(), 0.0
             failure = self._pending_failures.popleft() if self._pending_failures else None
             delay = self._pending_delays.popleft() if self._pending_delays else 0.0
             return failure, delay

@@ -33,6 +33,9 @@ def awaited_outcome(record: BuildRecord, waiting_for: str) -> tuple[str, dict[st
             "error": "Rejected",
             "cause": str(record.get("objection") or "rejected by Streampixel"),
         }
+    if waiting_for == "upload" and record.get("uploadId"):
+        # an upload-file whose answer was lost, identified by Streampixel's own events for it
+        return "success", {"event": "build.uploaded"}
     if waiting_for == "approval" and record.get("approvedAt"):
         return "success", {"event": "build.approved"}
     if waiting_for == "approval" and release_policy(record) == "auto" and record.get("distributionStartedAt"):

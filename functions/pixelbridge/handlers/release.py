@@ -12,6 +12,7 @@ from pixelbridge.handlers.models.release import (
     Await,
     Distribute,
     Finish,
+    Interrupted,
     Prepare,
     ReleaseTask,
     ReleaseTaskEvent,
@@ -32,6 +33,8 @@ def run_task(tasks: ReleaseTasks, task: ReleaseTask) -> Any:
             return tasks.upload(task.build_id, task.slot_at)
         case Distribute():
             return tasks.distribute(task.build_id, task.slot_at)
+        case Interrupted():
+            return tasks.interrupted(task.build_id, task.call)
         case Await():
             return tasks.await_event(task.build_id, task.waiting_for, task.token)
         case Finish():

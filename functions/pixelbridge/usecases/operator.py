@@ -62,6 +62,9 @@ _ATTEMPT_FACTS = (
     "rateLimitedCount",
     "transientAttempts",
     "lastUploadAmbiguousAt",
+    "callInFlight",  # an interrupted call of the failed attempt, and how often calls were interrupted
+    "interruptedCalls",
+    "distributeOutcomeUnknownAt",
     "distributeRequestedAt",
     "distributionStartedAt",
     "liveApprovedAt",

@@ -18,7 +18,7 @@ from pixelbridge.domain.errors import PixelBridgeError, RateLimited, Streampixel
 from pixelbridge.domain.records import BuildRecord, release_policy, release_terms
 from pixelbridge.domain.slots import call_spacing_seconds, transient_backoff_seconds
 from pixelbridge.domain.statuses import BuildStatus, is_terminal
-from pixelbridge.domain.streampixel_webhook import distribution_witnessed, is_upload_id
+from pixelbridge.domain.streampixel_webhook import distribution_witnessed
 from pixelbridge.domain.timeline import Clock, iso, utc_now
 from pixelbridge.domain.waiting import awaited_outcome, describe_error
 from pixelbridge.ports import BuildsPort, SlotsPort, StreampixelCredentials, StreampixelPort, WorkflowPort
@@ -30,6 +30,8 @@ from pixelbridge.usecases.waiting import answer_waiting_task
 CallResult = TypeVar("CallResult")
 
 MAX_TRANSIENT_ATTEMPTS = 8
+# The Streampixel write call a task has started and not yet recorded an answer for.
+CALL_IN_FLIGHT = "callInFlight"
 
 
 class BuildNotFound(PixelBridgeError):
@@ -46,6 +48,7 @@ class ReleaseConfig:
     approval_timeout_seconds: int
     live_window_seconds: int
     max_rate_limited_attempts: int
+    upload_event_window_seconds: int = 1800
 
 
 class ReleaseTasks:
@@ -86,6 +89,7 @@ class ReleaseTasks:
             "policy": release_policy(record),
             "approvalTimeoutSeconds": self._config.approval_timeout_seconds,
             "liveWindowSeconds": max(1, self._config.live_window_seconds),
+            "uploadEventWindowSeconds": self._config.upload_event_window_seconds,
         }
 
     def _supersede_older_waiting_builds(self, record: BuildRecord) -> None:
@@ -135,9 +139,17 @@ class ReleaseTasks:
             return {"uploadId": record["uploadId"]}
         self._ensure_not_superseded(record, before="upload")
         release = record["release"]
-        adopted = self._upload_seen_after_lost_answer(record)
+        adopted = self._events.adopt_unanswered_upload(build_id)
         if adopted:
             return {"uploadId": adopted}
+        if record.get("uploadOutcomeUnknownAt"):  # only an operator retry comes back here
+            self._builds.remove_fields(build_id, ["uploadOutcomeUnknownAt"])
+            self._builds.record_event(
+                build_id,
+                "upload decision",
+                f"the upload-file call before {record['uploadOutcomeUnknownAt']} was never answered and "
+                "Streampixel sent no event for it; uploading again because an operator retried the build",
+            )
         if record.get("lastUploadAmbiguousAt"):
             self._builds.record_event(
                 build_id,
@@ -168,51 +180,11 @@ class ReleaseTasks:
         fields: dict[str, Any] = {"uploadedAt": self._builds.now_iso()}
         if result.upload_id:
             fields["uploadId"] = result.upload_id
-        self._record_upload(
+        self._events.record_upload(
             build_id, f"uploadId {result.upload_id or 'not returned'}: {result.message}", fields
         )
+        self._builds.remove_fields(build_id, [CALL_IN_FLIGHT])  # only once the answer is on the record
         return {"uploadId": result.upload_id}
-
-    def _record_upload(self, build_id: str, detail: str, fields: dict[str, Any]) -> None:
-        """The answer's facts are recorded whatever events came first; then held events are replayed."""
-        moved = self._builds.transition(
-            build_id, BuildStatus.PROCESSING, event="uploaded", detail=detail, fields=fields, allow_same=True
-        )
-        if moved is None:  # a status past processing already: keep the facts, not the step back
-            self._builds.record_event(build_id, "uploaded", detail, fields=fields)
-        self._events.replay_held(build_id)
-
-    def _upload_seen_after_lost_answer(self, record: BuildRecord) -> str | None:
-        """After a lost upload-file answer, a held event naming our handoff token and project tells
-        which upload Streampixel has: adopt it instead of uploading the build a second time."""
-        if not record.get("lastUploadAmbiguousAt"):
-            return None
-        previous = set(record.get("previousUploadIds") or [])
-        candidates = [
-            str(entry["uploadId"])
-            for entry in record.get("heldEvents") or []
-            if entry.get("tokenMatches")
-            and entry.get("projectMatches")
-            and entry.get("uploadId")
-            and entry["uploadId"] not in previous
-            and is_upload_id(str(entry["uploadId"]))
-        ]
-        if not candidates:
-            return None
-        upload_id = candidates[-1]  # queued uploads are processed in order: the last one serves
-        self._builds.record_event(
-            record["buildId"],
-            "upload skipped",
-            f"the lost upload-file answer was uploadId {upload_id}: Streampixel's events for this "
-            "build's fileUrl name it, so the build is not uploaded twice",
-        )
-        now = self._builds.now_iso()
-        self._record_upload(
-            record["buildId"],
-            "uploadId from Streampixel's events",
-            {"uploadedAt": now, "uploadId": upload_id},
-        )
-        return upload_id
 
     # -- distribute ------------------------------------------------------------------------------
     def distribute(self, build_id: str, slot_at: str | None = None) -> dict[str, Any]:
@@ -221,6 +193,8 @@ class ReleaseTasks:
         upload_id = record.get("uploadId")
         if not upload_id:
             raise StreampixelError(0, "no uploadId is known for this build; it cannot be distributed")
+        if self._distribution_seen_after_lost_answer(record):
+            return {"message": "distribution already started"}
         release = record["release"]
         result = self._call_in_slot(
             record,
@@ -241,7 +215,81 @@ class ReleaseTasks:
         )
         if moved is None:  # a live build re-distributed (rollback): the fact, without a status move
             self._builds.record_event(build_id, "distribute requested", result.message, fields=requested)
+        self._builds.remove_fields(build_id, [CALL_IN_FLIGHT, "distributeOutcomeUnknownAt"])
         return {"message": result.message}
+
+    def _distribution_seen_after_lost_answer(self, record: BuildRecord) -> bool:
+        """A distribute-file whose answer was lost did start distribution if Streampixel said so: then
+        the call is not repeated (repeating it would be harmless, but costs a rate-limit window)."""
+        if record.get("redistribution") or not record.get("distributeOutcomeUnknownAt"):
+            return False
+        if not (distribution_witnessed(record) or record.get("liveApprovedAt")):
+            return False
+        self._builds.record_event(
+            record["buildId"],
+            "distribute skipped",
+            "Streampixel's events show the distribution of the unanswered distribute-file call started",
+            fields={"distributeRequestedAt": record["distributeOutcomeUnknownAt"]},
+        )
+        self._builds.remove_fields(record["buildId"], ["distributeOutcomeUnknownAt"])
+        return True
+
+    # -- a task stopped during a Streampixel call (Lambda.Unknown) ---------------------------------
+    def interrupted(self, build_id: str, call: str) -> dict[str, str]:
+        """The Upload or Distribute task was stopped (timeout, crash): Lambda cannot say whether the
+        call reached Streampixel. The intent written just before the call tells whether it may have.
+
+        Answers ``{"next": ...}``: ``retry`` (a new slot), ``wait`` (for Streampixel's events of an
+        upload that may exist; upload-file is never called again) or ``continue`` (the events came).
+        """
+        record = self._record(build_id)
+        count = int(record.get("interruptedCalls", 0)) + 1
+        fields: dict[str, Any] = {"interruptedCalls": count}
+        in_flight = record.get(CALL_IN_FLIGHT) or {}
+        if call == "upload-file" and record.get("uploadId"):
+            self._builds.record_event(
+                build_id, "upload interrupted", "after its answer was recorded", fields=fields
+            )
+            self._builds.remove_fields(build_id, [CALL_IN_FLIGHT])
+            return {"next": "continue"}
+        if call == "upload-file" and record.get("uploadOutcomeUnknownAt"):  # this task ran before
+            return {"next": "continue" if self._events.adopt_unanswered_upload(build_id) else "wait"}
+        if in_flight.get("call") != call:
+            self._builds.record_event(
+                build_id,
+                f"{call} interrupted",
+                f"the task stopped before {call} was sent; taking a new slot",
+                fields=fields,
+            )
+            if count >= MAX_TRANSIENT_ATTEMPTS:
+                raise GaveUp(f"the {call} task was stopped {count} times")
+            return {"next": "retry"}
+        started = str(in_flight.get("startedAt", "?"))
+        if call == "distribute-file":
+            fields["distributeOutcomeUnknownAt"] = record.get("distributeOutcomeUnknownAt") or started
+            self._builds.record_event(
+                build_id,
+                "distribute outcome unknown",
+                f"the task stopped during the distribute-file call started at {started}; distributing the "
+                "same upload again only re-pushes it, so it is asked again in a new slot unless "
+                "Streampixel's events show the distribution started",
+                fields=fields,
+            )
+            self._builds.remove_fields(build_id, [CALL_IN_FLIGHT])
+            if count >= MAX_TRANSIENT_ATTEMPTS:
+                raise GaveUp(f"the distribute-file task was stopped {count} times")
+            return {"next": "retry"}
+        fields["uploadOutcomeUnknownAt"] = started
+        self._builds.record_event(
+            build_id,
+            "upload outcome unknown",
+            f"the task stopped during the upload-file call started at {started}; Streampixel may have "
+            "the build, so upload-file is not called again: waiting up to "
+            f"{self._config.upload_event_window_seconds} s for Streampixel's events for this build's fileUrl",
+            fields=fields,
+        )
+        self._builds.remove_fields(build_id, [CALL_IN_FLIGHT])
+        return {"next": "continue" if self._events.adopt_unanswered_upload(build_id) else "wait"}
 
     # -- waiting for Streampixel webhooks ----------------------------------------------------------
     def await_event(self, build_id: str, waiting_for: str, token: str) -> None:
@@ -250,6 +298,8 @@ class ReleaseTasks:
         if record is None:
             raise BuildNotFound(build_id)
         self._builds.record_event(build_id, "waiting", f"waiting for Streampixel: {waiting_for}")
+        if waiting_for == "upload" and self._events.adopt_unanswered_upload(build_id):
+            return  # an event held meanwhile named the upload; adopting it answered the token
         outcome = awaited_outcome(record, waiting_for)
         if outcome is not None:
             answer_waiting_task(self._workflow, self._builds, record, outcome)
@@ -360,10 +410,20 @@ class ReleaseTasks:
     ) -> CallResult:
         """Make one Streampixel write call inside the user's slot; record why it failed, if it did."""
         credentials = self._credentials(self._account(record))
-        self._gate.wait(credentials.user_id, slot_at)
+
+        def write_intent() -> None:  # a task stopped after this may have reached Streampixel
+            intent = {"call": call, "startedAt": self._builds.now_iso(), "slotAt": slot_at or ""}
+            self._builds.set_fields(record["buildId"], {CALL_IN_FLIGHT: intent})
+
+        try:
+            self._gate.wait(credentials.user_id, slot_at, before_claim=write_intent)
+        except RateLimited:  # the queue moved: no call was made
+            self._builds.remove_fields(record["buildId"], [CALL_IN_FLIGHT])
+            raise
         try:
             return request(credentials)
         except PixelBridgeError as error:
+            self._builds.remove_fields(record["buildId"], [CALL_IN_FLIGHT])  # answered, with an error
             self._record_call_failure(record, call, error)
             raise
         finally:

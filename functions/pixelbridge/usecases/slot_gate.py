@@ -29,23 +29,33 @@ class SlotGate:
         self._clock = clock
         self._sleep = sleep
 
-    def wait(self, user_id: str, slot_at: str | None) -> None:
+    def wait(
+        self, user_id: str, slot_at: str | None, before_claim: Callable[[], None] = lambda: None
+    ) -> None:
         """Sleep out the slot, then claim the user's call window before calling Streampixel.
 
         Wait states have second granularity (emulators even truncate), and a previous call may
         have happened later than its own slot; Streampixel counts from when calls arrive. So the
         slot is only the queue position: the call itself also needs the atomic claim that the
         previous call is at least one spacing ago.
+
+        ``before_claim`` runs once, after the slot's sleep and before the first claim: nothing may
+        sit between a claim and its call (a slow write there delays the call past its claim, and the
+        next user's call could then arrive at Streampixel less than a spacing after it).
         """
         deadline = self._clock() + timedelta(seconds=MAX_SLOT_TOPUP_SECONDS)
         ready = parse_iso(slot_at) if slot_at else self._clock()
         spacing = call_spacing_seconds(self._slot_seconds)
+        prepared = False
         while True:
             remaining = (ready - self._clock()).total_seconds()
             if remaining > 0:
                 if self._clock() + timedelta(seconds=remaining) > deadline:
                     raise RateLimited("the previous call of this user is too recent; taking a new slot")
                 self._sleep(remaining)
+            if not prepared:
+                before_claim()
+                prepared = True
             next_ready = self._slots.claim_call(user_id, self._clock(), spacing)
             if next_ready is None:
                 return

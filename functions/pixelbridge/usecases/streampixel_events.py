@@ -24,6 +24,7 @@ from pixelbridge.domain.streampixel_webhook import (
     approval_confirmed,
     capped,
     handoff_downloaded,
+    is_upload_id,
     seen_events,
 )
 from pixelbridge.domain.waiting import awaited_outcome
@@ -91,9 +92,59 @@ class StreampixelEvents:
         if record is None:
             return EventOutcome(False, note=f"{event} for an upload PixelBridge did not submit")
         if not vouches_for(record, payload):
+            build_id = record["buildId"]
             self._hold(record, payload)
-            return EventOutcome(False, record["buildId"], f"{event} held: it does not match the build")
+            if self._stopped_mid_upload(build_id) and self.adopt_unanswered_upload(build_id):
+                return EventOutcome(True, build_id, f"{event}: the upload of the lost answer")
+            return EventOutcome(False, build_id, f"{event} held: it does not match the build")
         return self._accept(record, payload)
+
+    def adopt_unanswered_upload(self, build_id: str) -> str | None:
+        """After an upload-file call whose answer never came, a held event naming our handoff token and
+        project tells which upload Streampixel has: the build continues on it (never uploaded twice)."""
+        record = self._builds.get(build_id)
+        if record is None or record.get("uploadId") or is_terminal(record["status"]):
+            return None  # an ended build stays ended: a late event is kept as a fact, not a revival
+        if not (record.get("lastUploadAmbiguousAt") or record.get("uploadOutcomeUnknownAt")):
+            return None
+        previous = set(record.get("previousUploadIds") or [])
+        candidates = [
+            str(entry["uploadId"])
+            for entry in record.get("heldEvents") or []
+            if entry.get("tokenMatches")
+            and entry.get("projectMatches")
+            and entry.get("uploadId")
+            and entry["uploadId"] not in previous
+            and is_upload_id(str(entry["uploadId"]))
+        ]
+        if not candidates:
+            return None
+        upload_id = candidates[-1]  # queued uploads are processed in order: the last one serves
+        self._builds.record_event(
+            build_id,
+            "upload skipped",
+            f"the lost upload-file answer was uploadId {upload_id}: Streampixel's events for this "
+            "build's fileUrl name it, so the build is not uploaded twice",
+        )
+        fields = {"uploadedAt": self._builds.now_iso(), "uploadId": upload_id}
+        self.record_upload(build_id, "uploadId from Streampixel's events", fields)
+        self._answer(self._builds.get(build_id) or record)
+        return upload_id
+
+    def _stopped_mid_upload(self, build_id: str) -> bool:
+        """Read after the hold is written: the release task sets the flag, then reads the held events,
+        so one of the two sees the other's write and the upload is adopted."""
+        record = self._builds.get(build_id)
+        return bool(record and record.get("uploadOutcomeUnknownAt"))
+
+    def record_upload(self, build_id: str, detail: str, fields: dict[str, Any]) -> None:
+        """The answer's facts are recorded whatever events came first; then held events are replayed."""
+        moved = self._builds.transition(
+            build_id, BuildStatus.PROCESSING, event="uploaded", detail=detail, fields=fields, allow_same=True
+        )
+        if moved is None:  # a status past processing already: keep the facts, not the step back
+            self._builds.record_event(build_id, "uploaded", detail, fields=fields)
+        self.replay_held(build_id)
 
     def replay_held(self, build_id: str) -> int:
         """Apply the held events that vouch for the build now that its uploadId is known."""
@@ -208,7 +259,12 @@ class StreampixelEvents:
     @staticmethod
     def _approve(record: BuildRecord, fields: dict[str, Any], now: str) -> BuildStatus | None:
         fields["approvedAt"] = record.get("approvedAt") or now
-        if release_policy(record) == "auto" or record.get("distributeRequestedAt"):
+        # after a distribute-file whose answer was lost, an approval can only follow that distribution
+        if (
+            release_policy(record) == "auto"
+            or record.get("distributeRequestedAt")
+            or record.get("distributeOutcomeUnknownAt")
+        ):
             fields["liveApprovedAt"] = record.get("liveApprovedAt") or now
             return None  # the workflow records `live` once it has checked the facts
         return BuildStatus.APPROVED

@@ -33,6 +33,13 @@ class Distribute(_ReleaseTask):
     slot_at: str | None = Field(default=None, alias="slotAt")
 
 
+class Interrupted(_ReleaseTask):
+    """The Upload or Distribute task was stopped (Lambda.Unknown): decide what may happen next."""
+
+    action: Literal["interrupted"]
+    call: Literal["upload-file", "distribute-file"]
+
+
 class Await(_ReleaseTask):
     action: Literal["await"]
     waiting_for: str = Field(alias="waitingFor")
@@ -46,7 +53,7 @@ class Finish(_ReleaseTask):
     note: str = ""
 
 
-ReleaseTask = Prepare | ReserveSlot | Upload | Distribute | Await | Finish
+ReleaseTask = Prepare | ReserveSlot | Upload | Distribute | Interrupted | Await | Finish
 
 
 class ReleaseTaskEvent(RootModel[Annotated[ReleaseTask, Field(discriminator="action")]]):
