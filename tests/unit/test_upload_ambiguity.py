@@ -89,7 +89,7 @@ def build(**facts: Any) -> dict[str, Any]:
         "buildId": "b-1",
         "status": "queued",
         "route": "-",
-        "zipUrl": ZIP_URL,
+        "zipKey": f"dl/{TOKEN}/b-1.zip",
         "handoffToken": TOKEN,
         "release": {"streampixelProjectId": PROJECT, "policy": "auto", "account": "default"},
         **facts,
@@ -117,6 +117,7 @@ def setup(
         ),
         clock=lambda: NOW,
         sleep=lambda seconds: None,
+        handoff_url=RecordingHandoff().url_for,
     )
     webhook = StreampixelEvents(builds=builds, workflow=workflow, handoff=RecordingHandoff())
     return tasks, builds, streampixel, workflow, webhook
