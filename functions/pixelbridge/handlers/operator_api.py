@@ -8,13 +8,12 @@ for: push and BuildPixel's webhook never pay for it (pydantic and the OpenAPI mo
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
 
 from pixelbridge.handlers import buildpixel_webhook, push, status_page
 from pixelbridge.handlers.http_errors import register_error_map
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 
 # Routes without parameters to validate: the ingest resolver serves them without validation.
 UNVALIDATED_ROUTERS = (push.router, buildpixel_webhook.router, status_page.router)
@@ -22,9 +21,6 @@ UNVALIDATED_ROUTERS = (push.router, buildpixel_webhook.router, status_page.route
 
 @lru_cache(maxsize=1)
 def app() -> LambdaFunctionUrlResolver:
-    from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-
     from pixelbridge.handlers import operator_actions, operator_reads
 
     validating = LambdaFunctionUrlResolver(enable_validation=True)
@@ -36,15 +32,18 @@ def app() -> LambdaFunctionUrlResolver:
     validating.include_router(operator_actions.router)
     validating.include_router(status_page.router)
 
-    @validating.get("/openapi.json", include_in_schema=False)
-    def openapi_document() -> Response[Any]:
-        document = validating.get_openapi_json_schema(
-            title="PixelBridge",
-            version="1.0.0",
-            description="BuildPixel push/webhook ingest and the operator API "
-            "(Authorization: Bearer <operatorToken>).",
-            security_schemes={"operatorToken": HTTPBearer()},
-        )
-        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)
-
+    validating.get("/openapi.json", include_in_schema=False)(openapi_document)
     return validating
+
+
+def openapi_document() -> Response[Any]:
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    document = app().get_openapi_json_schema(
+        title="PixelBridge",
+        version="1.0.0",
+        description="BuildPixel push/webhook ingest and the operator API "
+        "(Authorization: Bearer <operatorToken>).",
+        security_schemes={"operatorToken": HTTPBearer()},
+    )
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)

@@ -1,0 +1,84 @@
+"""Cold start: importing a Lambda handler loads none of the heavy modules and builds no AWS client.
+
+Deterministic stand-in for bench/cold_start.py's timings: each handler is imported in a fresh interpreter
+and the heavy modules present afterwards are listed. pydantic (settings, event models, Powertools'
+parser, OpenAPI validation), requests and the converter load with the first event that needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pixelbridge.settings import FUNCTION_SETTINGS
+
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+HANDLER_MODULES = sorted(handler.rsplit(".", 1)[0] for handler in FUNCTION_SETTINGS)
+HEAVY = (
+    "pydantic",
+    "requests",
+    "requests_toolbelt",
+    "isal",
+    "pixelbridge.convert",
+    "pixelbridge.settings",
+    "aws_lambda_powertools.utilities.parser",
+    "aws_lambda_powertools.event_handler.middlewares.openapi_validation",
+)
+# Records every boto3 client/resource built; then imports the modules named on the command line and
+# prints, as JSON, the heavy modules loaded and the AWS clients built.
+PROBE = f"""
+import importlib, json, sys
+import boto3.session
+
+built = []
+for method in ("client", "resource"):
+    real = getattr(boto3.session.Session, method)
+    def record(self, *args, _real=real, **kwargs):
+        built.append(args[0] if args else kwargs.get("service_name"))
+        return _real(self, *args, **kwargs)
+    setattr(boto3.session.Session, method, record)
+for statement in sys.argv[1:]:
+    exec(statement)
+heavy = sorted(name for name in {HEAVY!r} if name in sys.modules)
+print(json.dumps({{"heavy": heavy, "clients": built}}))
+"""
+
+
+def loaded_after(*statements: str) -> dict[str, list[str]]:
+    environment = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(FUNCTIONS)}
+    child = subprocess.run(
+        [sys.executable, "-c", PROBE, *statements],
+        cwd=FUNCTIONS,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 0, child.stderr
+    result: dict[str, list[str]] = json.loads(child.stdout.splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("module", HANDLER_MODULES)
+def test_a_handler_import_loads_no_heavy_module_and_builds_no_client(module: str) -> None:
+    assert loaded_after(f"import {module}") == {"heavy": [], "clients": []}
+
+
+def test_every_lambda_handler_is_checked() -> None:
+    assert len(HANDLER_MODULES) == 7
+
+
+def test_the_probe_sees_what_the_operator_api_loads_when_it_is_built() -> None:
+    """The operator API's validation is built on its first request: then pydantic and OpenAPI load."""
+    loaded = loaded_after("import pixelbridge.handlers.ingest as ingest", "ingest.operator_api.app()")
+    validation = "aws_lambda_powertools.event_handler.middlewares.openapi_validation"
+    assert loaded["heavy"] == [validation, "pydantic"]
+
+
+def test_the_probe_sees_a_client_built() -> None:
+    assert loaded_after("import boto3", "boto3.client('s3')")["clients"] == ["s3"]
