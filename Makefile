@@ -103,9 +103,9 @@ bench: $(STAMP)
 bench-converter: $(STAMP)
 	$(BIN)/python bench/convert_bench.py --size-mb $(or $(SIZE_MB),1024) --repeat $(or $(REPEAT),1)
 
-## handler import cost on Python 3.13 vs import boto3 alone, and the per-function package size
+## handler import cost on Python 3.13 vs import boto3 alone, and the package size (BASELINE=<git ref> to compare)
 bench-cold-start: $(STAMP)
-	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/cold_start.py $(if $(BASELINE),--baseline-ref $(BASELINE))
 
 ## regenerate events/ (sample events for sam local invoke)
 events: $(STAMP)

@@ -1,20 +1,25 @@
 """Import cost of every Lambda handler vs ``import boto3`` alone, and the deployment package's size.
 
-    .venv/bin/python bench/cold_start.py [--venv /tmp/pb-cold-313] [--runs 5]
+    .venv/bin/python bench/cold_start.py [--venv /tmp/pb-cold-313] [--runs 5] [--baseline-ref REF]
 
 Cold start on Lambda is dominated by imports. This builds (once) a virtualenv on the Lambda runtime's
 Python (3.13, found through ``PYENV_VERSION`` or on PATH) holding only ``functions/requirements.txt``
 plus boto3 (the runtime ships boto3; it is not in the package), then runs each import in a fresh
 interpreter with ``-X importtime`` ``--runs`` times and keeps the minimum. "extra" is a handler's cost
-above ``import boto3`` measured in the same run. The package size is what ``sam build`` would zip for a
-function: ``pip install --target`` of the requirements plus the ``pixelbridge`` package, zipped (deflate).
-Figures are printed, never asserted.
+above ``import boto3`` measured in the same run. Two columns per tree: "no .pyc" compiles PixelBridge's
+own modules at every import (a package that ships no bytecode for them, and this bench's earlier
+figures); ".pyc" imports from warmed bytecode (a separate cache prefix). The handlers are the template's
+``Handler:`` entries; the ``pydantic`` row is what each function's first event still loads (every
+function parses its event and settings with it). The package size is what ``sam build`` would zip for a
+function: ``pip install --target`` of the requirements plus the ``pixelbridge`` package, zipped
+(deflate). Figures are printed, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,9 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ROOT / "functions"
 REQUIREMENTS = FUNCTIONS / "requirements.txt"
 HANDLERS = sorted(
-    f"pixelbridge.handlers.{path.stem}"
-    for path in (FUNCTIONS / "pixelbridge" / "handlers").glob("*.py")
-    if path.stem != "__init__"
+    set(re.findall(r"Handler: (pixelbridge\.handlers\.\w+)\.handler", (ROOT / "template.yaml").read_text()))
 )
 # Settings the handler modules may read at import; values are placeholders (nothing is called).
 IMPORT_ENV = {
@@ -71,20 +74,25 @@ def ensure_venv(venv: Path, requirements: Path = REQUIREMENTS) -> Path:
     return python
 
 
-def import_ms(trees: list[tuple[Path, Path]], statement: str, runs: int) -> list[float]:
+def import_ms(trees: list[tuple[Path, Path]], statement: str, runs: int, pyc: Path | None) -> list[float]:
     """Per (interpreter, functions dir), the minimum over ``runs`` fresh processes of the import's
-    cumulative time (-X importtime), in ms. They take turns run by run, so a busy moment hits all alike."""
+    cumulative time (-X importtime), in ms. They take turns run by run, so a busy moment hits all alike.
+    ``pyc``: a bytecode cache prefix (warmed by an uncounted first import), else no bytecode is written."""
     best = [float("inf")] * len(trees)
-    for _ in range(runs):
+    for run in range(runs + (pyc is not None)):
         for index, (python, functions) in enumerate(trees):
             env = {**os.environ, **IMPORT_ENV, "PYTHONPATH": str(functions)}
+            env.pop("PYTHONDONTWRITEBYTECODE" if pyc else "PYTHONPYCACHEPREFIX", None)
+            env.update(
+                {"PYTHONPYCACHEPREFIX": str(pyc / str(index))} if pyc else {"PYTHONDONTWRITEBYTECODE": "1"}
+            )
             child = subprocess.run(
                 [str(python), "-X", "importtime", "-c", statement], capture_output=True, text=True, env=env
             )
             if child.returncode != 0:
                 best[index] = float("nan")
-                continue
-            best[index] = min(best[index], _top_level_us(child.stderr, statement) / 1000)
+            elif run or pyc is None:
+                best[index] = min(best[index], _top_level_us(child.stderr, statement) / 1000)
     return best
 
 
@@ -140,33 +148,38 @@ def main() -> None:
     )
     parser.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "pixelbridge-cold-313")
     parser.add_argument("--baseline-ref", help="a git ref measured alongside (its code and requirements)")
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     trees = [(ensure_venv(args.venv), FUNCTIONS)]
     labels = ["now"]
     with tempfile.TemporaryDirectory() as scratch:
         if args.baseline_ref:
             functions = checkout(args.baseline_ref, Path(scratch))
-            venv = args.venv.with_name(args.venv.name + "-baseline")
+            same = (functions / "requirements.txt").read_text() == REQUIREMENTS.read_text()
+            venv = args.venv if same else args.venv.with_name(args.venv.name + "-baseline")
             trees.append((ensure_venv(venv, functions / "requirements.txt"), functions))
             labels.append(args.baseline_ref[:10])
-        report(trees, labels, args.runs)
+        report(trees, labels, args.runs, Path(scratch))
 
 
-def report(trees: list[tuple[Path, Path]], labels: list[str], runs: int) -> None:
+def report(trees: list[tuple[Path, Path]], labels: list[str], runs: int, scratch: Path) -> None:
     version = subprocess.run([str(trees[0][0]), "-V"], capture_output=True, text=True).stdout.strip()
-    boto3_ms = import_ms(trees, "import boto3", runs)
     print(f"{version}, -X importtime, minimum of {runs}, runs interleaved; 'extra' = above import boto3")
-    header = f"{'import':<42}" + "".join(f" {label + ' ms':>14} {'extra':>6}" for label in labels)
+    modes = [("no .pyc", None), (".pyc", Path(tempfile.mkdtemp(prefix="pixelbridge-pyc-")))]
+    columns = [(label, mode, pyc) for mode, pyc in modes for label in labels]
+    header = f"{'import':<36}" + "".join(
+        f" {f'{label} {mode}':>17} {'extra':>6}" for label, mode, _ in columns
+    )
     print(header + "\n" + "-" * len(header))
-    print(f"{'boto3 (alone)':<42}" + "".join(f" {ms:>14.0f} {'':>6}" for ms in boto3_ms))
-    for module in [*HANDLERS, "aws_xray_sdk.core", "pixelbridge.convert.pipeline"]:
-        timings = import_ms(trees, f"import boto3, {module}", runs)
+    boto3_ms = [ms for _, pyc in modes for ms in import_ms(trees, "import boto3", runs, pyc)]
+    print(f"{'boto3 (alone)':<36}" + "".join(f" {ms:>17.0f} {'':>6}" for ms in boto3_ms))
+    for module in [*HANDLERS, "pydantic", "pixelbridge.convert.pipeline"]:
+        timings = [ms for _, pyc in modes for ms in import_ms(trees, f"import boto3, {module}", runs, pyc)]
         cells = [
-            f" {'-':>14} {'':>6}" if ms != ms else f" {ms:>14.0f} {ms - base:>+6.0f}"  # NaN: not importable
+            f" {'-':>17} {'':>6}" if ms != ms else f" {ms:>17.0f} {ms - base:>+6.0f}"  # NaN: not importable
             for ms, base in zip(timings, boto3_ms, strict=True)
         ]
-        print(f"{module:<42}" + "".join(cells))
+        print(f"{module:<36}" + "".join(cells))
     for label, (python, functions) in zip(labels, trees, strict=True):
         raw, zipped, botocores = package_mb(python, functions)
         print(
