@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ REQUIREMENTS = FUNCTIONS / "requirements.txt"
 HANDLERS = sorted(
     set(re.findall(r"Handler: (pixelbridge\.handlers\.\w+)\.handler", (ROOT / "template.yaml").read_text()))
 )
+Tree = tuple[Path, Path, Path]  # (python with boto3, the package's requirements, the functions dir)
 # Settings the handler modules may read at import; values are placeholders (nothing is called).
 IMPORT_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -60,39 +62,48 @@ def runtime_python() -> str:
     raise SystemExit("python3.13 not found (set PYENV_VERSION=3.13.0:3.12.1:3.11.7 or put it on PATH)")
 
 
-def ensure_venv(venv: Path, requirements: Path = REQUIREMENTS) -> Path:
+def ensure_runtime(venv: Path, requirements: Path = REQUIREMENTS) -> tuple[Path, Path]:
+    """(python, package): a venv holding only boto3, as the Lambda runtime ships it (with bytecode), and
+    the requirements in ``venv/package`` as ``sam build`` packs them: wheels unpacked, no bytecode."""
     python = venv / "bin" / "python"
-    stamp = venv / ".requirements"
+    package = venv / "package"
+    stamp = venv / ".package-requirements"
     wanted = requirements.read_text()
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
-        return python
+        return python, package
     env = {**os.environ, "PYENV_VERSION": os.environ.get("PYENV_VERSION", "3.13.0:3.12.1:3.11.7")}
     subprocess.run([runtime_python(), "-m", "venv", "--clear", str(venv)], check=True, env=env)
     pip = [str(python), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "-r", str(requirements), "boto3"], check=True)
+    subprocess.run([*pip, "boto3"], check=True)
+    subprocess.run([*pip, "--no-compile", "--target", str(package), "-r", str(requirements)], check=True)
     stamp.write_text(wanted)
-    return python
+    return python, package
 
 
-def import_ms(trees: list[tuple[Path, Path]], statement: str, runs: int, pyc: Path | None) -> list[float]:
-    """Per (interpreter, functions dir), the minimum over ``runs`` fresh processes of the import's
-    cumulative time (-X importtime), in ms. They take turns run by run, so a busy moment hits all alike.
-    ``pyc``: a bytecode cache prefix (warmed by an uncounted first import), else no bytecode is written."""
-    best = [float("inf")] * len(trees)
+def import_ms(trees: list[Tree], statement: str, runs: int, pyc: Path | None) -> list[tuple[float, float]]:
+    """Per tree, the minimum over ``runs`` fresh processes of (the import's cumulative -X importtime, the
+    process's CPU time), in ms. Trees take turns run by run, so a busy moment hits all alike. ``pyc``: a
+    bytecode cache prefix (warmed by an uncounted first run); without it no bytecode is written."""
+    best = [(float("inf"), float("inf"))] * len(trees)
     for run in range(runs + (pyc is not None)):
-        for index, (python, functions) in enumerate(trees):
-            env = {**os.environ, **IMPORT_ENV, "PYTHONPATH": str(functions)}
+        for index, (python, package, functions) in enumerate(trees):
+            env = {**os.environ, **IMPORT_ENV, "PYTHONPATH": f"{package}{os.pathsep}{functions}"}
             env.pop("PYTHONDONTWRITEBYTECODE" if pyc else "PYTHONPYCACHEPREFIX", None)
-            env.update(
+            bytecode = (
                 {"PYTHONPYCACHEPREFIX": str(pyc / str(index))} if pyc else {"PYTHONDONTWRITEBYTECODE": "1"}
             )
+            env.update(bytecode)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             child = subprocess.run(
                 [str(python), "-X", "importtime", "-c", statement], capture_output=True, text=True, env=env
             )
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
             if child.returncode != 0:
-                best[index] = float("nan")
+                best[index] = (float("nan"), float("nan"))
             elif run or pyc is None:
-                best[index] = min(best[index], _top_level_us(child.stderr, statement) / 1000)
+                wall = _top_level_us(child.stderr, statement) / 1000
+                best[index] = (min(best[index][0], wall), min(best[index][1], cpu))
     return best
 
 
@@ -150,37 +161,41 @@ def main() -> None:
     parser.add_argument("--baseline-ref", help="a git ref measured alongside (its code and requirements)")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    trees = [(ensure_venv(args.venv), FUNCTIONS)]
+    trees = [(*ensure_runtime(args.venv), FUNCTIONS)]
     labels = ["now"]
     with tempfile.TemporaryDirectory() as scratch:
         if args.baseline_ref:
             functions = checkout(args.baseline_ref, Path(scratch))
             same = (functions / "requirements.txt").read_text() == REQUIREMENTS.read_text()
             venv = args.venv if same else args.venv.with_name(args.venv.name + "-baseline")
-            trees.append((ensure_venv(venv, functions / "requirements.txt"), functions))
+            trees.append((*ensure_runtime(venv, functions / "requirements.txt"), functions))
             labels.append(args.baseline_ref[:10])
         report(trees, labels, args.runs, Path(scratch))
 
 
-def report(trees: list[tuple[Path, Path]], labels: list[str], runs: int, scratch: Path) -> None:
+def report(trees: list[Tree], labels: list[str], runs: int, scratch: Path) -> None:
     version = subprocess.run([str(trees[0][0]), "-V"], capture_output=True, text=True).stdout.strip()
-    print(f"{version}, -X importtime, minimum of {runs}, runs interleaved; 'extra' = above import boto3")
-    modes = [("no .pyc", None), (".pyc", Path(tempfile.mkdtemp(prefix="pixelbridge-pyc-")))]
-    columns = [(label, mode, pyc) for mode, pyc in modes for label in labels]
-    header = f"{'import':<36}" + "".join(
-        f" {f'{label} {mode}':>17} {'extra':>6}" for label, mode, _ in columns
+    print(
+        f"{version}, minimum of {runs}, runs interleaved. ms: -X importtime of the statement's imports;"
+        " extra: above import boto3 alone; CPU extra: the same for the whole process's CPU time (less"
+        " sensitive to a loaded machine)"
     )
-    print(header + "\n" + "-" * len(header))
-    boto3_ms = [ms for _, pyc in modes for ms in import_ms(trees, "import boto3", runs, pyc)]
-    print(f"{'boto3 (alone)':<36}" + "".join(f" {ms:>17.0f} {'':>6}" for ms in boto3_ms))
-    for module in [*HANDLERS, "pydantic", "pixelbridge.convert.pipeline"]:
-        timings = [ms for _, pyc in modes for ms in import_ms(trees, f"import boto3, {module}", runs, pyc)]
-        cells = [
-            f" {'-':>17} {'':>6}" if ms != ms else f" {ms:>17.0f} {ms - base:>+6.0f}"  # NaN: not importable
-            for ms, base in zip(timings, boto3_ms, strict=True)
-        ]
-        print(f"{module:<36}" + "".join(cells))
-    for label, (python, functions) in zip(labels, trees, strict=True):
+    for mode, pyc in (("package as sam build ships it (no .pyc)", None), (".pyc shipped", scratch / "pyc")):
+        print(f"\n{mode}")
+        header = f"{'import':<36}" + "".join(
+            f" {label:>11} {'extra':>6} {'CPU extra':>9}" for label in labels
+        )
+        print(header + "\n" + "-" * len(header))
+        boto3 = import_ms(trees, "import boto3", runs, pyc)
+        print(f"{'boto3 (alone)':<36}" + "".join(f" {ms:>11.0f} {'':>6} {'':>9}" for ms, _ in boto3))
+        for module in [*HANDLERS, "pydantic", "pixelbridge.convert.pipeline"]:
+            timings = import_ms(trees, f"import boto3, {module}", runs, pyc)
+            cells = [
+                f" {ms:>11.0f} {ms - base:>+6.0f} {cpu - base_cpu:>+9.0f}"
+                for (ms, cpu), (base, base_cpu) in zip(timings, boto3, strict=True)
+            ]
+            print(f"{module:<36}" + "".join(cells))
+    for label, (python, _, functions) in zip(labels, trees, strict=True):
         raw, zipped, botocores = package_mb(python, functions)
         print(
             f"package ({label}): {raw:.1f} MB unzipped, {zipped:.1f} MB zipped; botocore copies: {botocores}"
