@@ -4,8 +4,8 @@ Handlers ask this module for their use case and never build adapters themselves.
 for fakes with ``with override(Overrides(...)):`` and call ``reset()`` when they change the environment
 (it forgets the cached adapters and the settings).
 
-Use-case modules are imported inside their factories: a function imports only what it runs (IngestFunction
-must not pay for the converter at cold start).
+Adapters, use cases and the settings are imported inside their factories: a function imports only what it
+runs, when it first runs it (cold start: tests/unit/test_import_weight.py); the clients are built then too.
 """
 
 from __future__ import annotations
@@ -18,20 +18,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
 
 import boto3
-
-from pixelbridge.ports import (
-    BuildPixelPort,
-    BuildsPort,
-    ConvertStarter,
-    FetchStarter,
-    HandoffPort,
-    InboxPort,
-    MetricsPort,
-    SlotsPort,
-    StreampixelPort,
-    WorkflowPort,
-    ZipSinkFactory,
-)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -47,6 +33,19 @@ if TYPE_CHECKING:
     from pixelbridge.adapters.streampixel import StreampixelClient, StreampixelCredentials
     from pixelbridge.adapters.workflow import Workflow
     from pixelbridge.domain.routes import Route
+    from pixelbridge.ports import (
+        BuildPixelPort,
+        BuildsPort,
+        ConvertStarter,
+        FetchStarter,
+        HandoffPort,
+        InboxPort,
+        MetricsPort,
+        SlotsPort,
+        StreampixelPort,
+        WorkflowPort,
+        ZipSinkFactory,
+    )
     from pixelbridge.settings import Settings
     from pixelbridge.usecases.convert_build import ConvertBuild
     from pixelbridge.usecases.fetch_artifact import FetchArtifact
