@@ -3,16 +3,18 @@
     .venv/bin/python bench/cold_start.py [--venv /tmp/pb-cold-313] [--runs 5] [--baseline-ref REF]
 
 Cold start on Lambda is dominated by imports. This builds (once) a virtualenv on the Lambda runtime's
-Python (3.13, found through ``PYENV_VERSION`` or on PATH) holding only ``functions/requirements.txt``
-plus boto3 (the runtime ships boto3; it is not in the package), then runs each import in a fresh
-interpreter with ``-X importtime`` ``--runs`` times and keeps the minimum. "extra" is a handler's cost
-above ``import boto3`` measured in the same run. Two columns per tree: "no .pyc" compiles PixelBridge's
-own modules at every import (a package that ships no bytecode for them, and this bench's earlier
-figures); ".pyc" imports from warmed bytecode (a separate cache prefix). The handlers are the template's
-``Handler:`` entries; the ``pydantic`` row is what each function's first event still loads (every
-function parses its event and settings with it). The package size is what ``sam build`` would zip for a
-function: ``pip install --target`` of the requirements plus the ``pixelbridge`` package, zipped
-(deflate). Figures are printed, never asserted.
+Python (3.13, found through ``PYENV_VERSION`` or on PATH) holding only boto3 (the runtime ships it, with
+bytecode), and beside it ``functions/requirements.txt`` installed as ``sam build`` packs them: wheels
+unpacked, no bytecode (``pip --target --no-compile``), first on ``PYTHONPATH`` with ``functions/``. Each
+handler is imported after ``import boto3`` in a fresh interpreter with ``-X importtime``, ``--runs``
+times; "extra" is the minimum of what the handler's import added after boto3 in the same process (the
+pair shares any busy moment). Two tables: the package as ``sam build`` ships it (nothing compiled: every
+module of the package is compiled at each cold start, as on Lambda's read-only /var/task), and with
+bytecode shipped (a warmed cache prefix). The handlers are the template's ``Handler:`` entries; the
+``pydantic`` row is what each function's first event still loads (every function parses its event and
+settings with it). The package size is what ``sam build`` would zip for a function: ``pip install
+--target`` of the requirements plus the ``pixelbridge`` package, zipped (deflate). Figures are printed,
+never asserted.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -80,10 +81,11 @@ def ensure_runtime(venv: Path, requirements: Path = REQUIREMENTS) -> tuple[Path,
     return python, package
 
 
-def import_ms(trees: list[Tree], statement: str, runs: int, pyc: Path | None) -> list[tuple[float, float]]:
-    """Per tree, the minimum over ``runs`` fresh processes of (the import's cumulative -X importtime, the
-    process's CPU time), in ms. Trees take turns run by run, so a busy moment hits all alike. ``pyc``: a
-    bytecode cache prefix (warmed by an uncounted first run); without it no bytecode is written."""
+def import_ms(trees: list[Tree], module: str, runs: int, pyc: Path | None) -> list[tuple[float, float]]:
+    """Per tree, ``import boto3`` then ``import module`` in one fresh process, ``runs`` times: the minimum
+    -X importtime of boto3 (cumulative) and of what the module added after it, in ms. The pair is measured
+    in the same process, so a busy moment hits both; trees take turns run by run. ``pyc``: a bytecode cache
+    prefix (warmed by an uncounted first run); without it no bytecode is written."""
     best = [(float("inf"), float("inf"))] * len(trees)
     for run in range(runs + (pyc is not None)):
         for index, (python, package, functions) in enumerate(trees):
@@ -93,24 +95,22 @@ def import_ms(trees: list[Tree], statement: str, runs: int, pyc: Path | None) ->
                 {"PYTHONPYCACHEPREFIX": str(pyc / str(index))} if pyc else {"PYTHONDONTWRITEBYTECODE": "1"}
             )
             env.update(bytecode)
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             child = subprocess.run(
-                [str(python), "-X", "importtime", "-c", statement], capture_output=True, text=True, env=env
+                [str(python), "-X", "importtime", "-c", f"import boto3; import {module}"],
+                capture_output=True,
+                text=True,
+                env=env,
             )
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
             if child.returncode != 0:
                 best[index] = (float("nan"), float("nan"))
             elif run or pyc is None:
-                wall = _top_level_us(child.stderr, statement) / 1000
-                best[index] = (min(best[index][0], wall), min(best[index][1], cpu))
+                boto3_us, extra_us = _boto3_and_after_us(child.stderr)
+                best[index] = (min(best[index][0], boto3_us / 1000), min(best[index][1], extra_us / 1000))
     return best
 
 
-def _top_level_us(report: str, statement: str) -> int:
-    """Sum of the cumulative times of the top-level imports the statement made (not the interpreter's
-    own start-up imports, which come before the first module the statement names)."""
-    roots = {name.strip().split(".")[0] for name in statement.removeprefix("import ").split(",")}
+def _boto3_and_after_us(report: str) -> tuple[int, int]:
+    """(cumulative time of the top-level ``import boto3``, sum of the top-level imports after it)."""
     top: list[tuple[int, str]] = []
     for line in report.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
@@ -118,8 +118,8 @@ def _top_level_us(report: str, statement: str) -> int:
         _, cumulative, name = line.split(":", 1)[1].split("|")
         if not name[1:].startswith(" "):  # one space after the bar: a top-level import
             top.append((int(cumulative), name.strip()))
-    first = next(index for index, (_, name) in enumerate(top) if name.split(".")[0] in roots)
-    return sum(cumulative for cumulative, _ in top[first:])
+    boto3 = next(index for index, (_, name) in enumerate(top) if name == "boto3")
+    return top[boto3][0], sum(cumulative for cumulative, _ in top[boto3 + 1 :])
 
 
 def package_mb(python: Path, functions: Path) -> tuple[float, float, list[str]]:
@@ -176,25 +176,20 @@ def main() -> None:
 def report(trees: list[Tree], labels: list[str], runs: int, scratch: Path) -> None:
     version = subprocess.run([str(trees[0][0]), "-V"], capture_output=True, text=True).stdout.strip()
     print(
-        f"{version}, minimum of {runs}, runs interleaved. ms: -X importtime of the statement's imports;"
-        " extra: above import boto3 alone; CPU extra: the same for the whole process's CPU time (less"
-        " sensitive to a loaded machine)"
+        f"{version}, -X importtime, minimum of {runs}, trees interleaved. Each process imports boto3, then"
+        " the module: 'extra' is what the module's import added (ms), 'boto3' what boto3's took (ms)"
     )
     for mode, pyc in (("package as sam build ships it (no .pyc)", None), (".pyc shipped", scratch / "pyc")):
         print(f"\n{mode}")
-        header = f"{'import':<36}" + "".join(
-            f" {label:>11} {'extra':>6} {'CPU extra':>9}" for label in labels
+        header = f"{'import (after boto3)':<42}" + "".join(
+            f" {f'{name} extra':>16} {'boto3':>6}" for name in labels
         )
         print(header + "\n" + "-" * len(header))
-        boto3 = import_ms(trees, "import boto3", runs, pyc)
-        print(f"{'boto3 (alone)':<36}" + "".join(f" {ms:>11.0f} {'':>6} {'':>9}" for ms, _ in boto3))
         for module in [*HANDLERS, "pydantic", "pixelbridge.convert.pipeline"]:
-            timings = import_ms(trees, f"import boto3, {module}", runs, pyc)
             cells = [
-                f" {ms:>11.0f} {ms - base:>+6.0f} {cpu - base_cpu:>+9.0f}"
-                for (ms, cpu), (base, base_cpu) in zip(timings, boto3, strict=True)
+                f" {extra:>+16.0f} {boto3:>6.0f}" for boto3, extra in import_ms(trees, module, runs, pyc)
             ]
-            print(f"{module:<36}" + "".join(cells))
+            print(f"{module:<42}" + "".join(cells))
     for label, (python, _, functions) in zip(labels, trees, strict=True):
         raw, zipped, botocores = package_mb(python, functions)
         print(

@@ -88,6 +88,25 @@ def variant_rapidgzip_file_object(path: Path, threads: int) -> int:
         return _drain(stream)
 
 
+def variant_converter(path: Path, _: int) -> int:
+    from pixelbridge.convert.pipeline import convert_targz_to_zip
+    from pixelbridge.convert.sinks import CountingNullSink
+
+    with open(path, "rb") as handle:
+        return convert_targz_to_zip(handle, CountingNullSink()).bytes_in
+
+
+def variant_converter_on_rapidgzip(path: Path, threads: int) -> int:
+    import rapidgzip  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    from pixelbridge.convert.pipeline import convert_tar_to_zip
+    from pixelbridge.convert.sinks import CountingNullSink
+
+    with rapidgzip.open(str(path), parallelization=threads) as tar:
+        convert_tar_to_zip(tar, CountingNullSink())
+    return path.stat().st_size
+
+
 VARIANTS = {
     "gunzip_thread": ("converter today: GunzipThread (isal, own thread)", variant_gunzip_thread),
     "isal_igzip": ("isal igzip, one thread (the single-core limit)", variant_isal_igzip),
@@ -95,6 +114,11 @@ VARIANTS = {
     "rapidgzip_file_object": (
         "rapidgzip, {threads} thread(s), Python file object",
         variant_rapidgzip_file_object,
+    ),
+    "converter": ("converter -> null sink (GunzipThread: today)", variant_converter),
+    "converter_on_rapidgzip": (
+        "converter -> null sink on rapidgzip, {threads} thread(s)",
+        variant_converter_on_rapidgzip,
     ),
 }
 
@@ -152,6 +176,8 @@ def main() -> None:
         {"variant": "isal_igzip", "threads": 1},
         *({"variant": "rapidgzip_path", "threads": count} for count in threads),
         {"variant": "rapidgzip_file_object", "threads": 2},
+        {"variant": "converter", "threads": 1},
+        *({"variant": "converter_on_rapidgzip", "threads": count} for count in threads),
     ]
     for job in jobs:
         job["input"] = str(source)
@@ -161,16 +187,20 @@ def main() -> None:
         f"{cores} cores, python {sys.version.split()[0]}, input {source.name}: {compressed / 1e6:,.0f} MB"
         f" gzip, {results[0]['bytes'] / 1e6:,.0f} MB tar; fastest of {args.repeat}, largest RSS"
     )
-    header = f"{'variant':<52} {'s':>7} {'gzip MB/s':>10} {'x GunzipThread':>15} {'peak RSS MB':>12}"
+    header = f"{'variant':<58} {'s':>7} {'gzip MB/s':>10} {'x today':>8} {'peak RSS MB':>12}"
     print(header + "\n" + "-" * len(header))
-    reference = results[0]["seconds"]
     for job, result in zip(jobs, results, strict=True):
+        # x today: against GunzipThread for the gunzip rows, against today's converter for the converter rows
+        today = next(r for j, r in zip(jobs, results, strict=True) if j["variant"] == _today(job["variant"]))
         label = VARIANTS[job["variant"]][0].format(threads=job["threads"])
-        rate = compressed / 1e6 / result["seconds"]
+        rate, gain = compressed / 1e6 / result["seconds"], today["seconds"] / result["seconds"]
         print(
-            f"{label:<52} {result['seconds']:>7.2f} {rate:>10.0f} {reference / result['seconds']:>15.2f}"
-            f" {result['peak_rss_mb']:>12.0f}"
+            f"{label:<58} {result['seconds']:>7.2f} {rate:>10.0f} {gain:>8.2f} {result['peak_rss_mb']:>12.0f}"
         )
+
+
+def _today(variant: str) -> str:
+    return "converter" if variant.startswith("converter") else "gunzip_thread"
 
 
 if __name__ == "__main__":
