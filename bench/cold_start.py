@@ -11,10 +11,10 @@ times; "extra" is the minimum of what the handler's import added after boto3 in 
 pair shares any busy moment). Two tables: the package as ``sam build`` ships it (nothing compiled: every
 module of the package is compiled at each cold start, as on Lambda's read-only /var/task), and with
 bytecode shipped (a warmed cache prefix). The handlers are the template's ``Handler:`` entries; the
-``pydantic`` row is what each function's first event still loads (every function parses its event and
-settings with it). The package size is what ``sam build`` would zip for a function: ``pip install
---target`` of the requirements plus the ``pixelbridge`` package, zipped (deflate). Figures are printed,
-never asserted.
+``pydantic.main`` row (BaseModel) is what each function's first event still loads (every function parses
+its event and settings with it). The package size is what ``sam build`` would zip for a function:
+``pip install --target`` of the requirements plus the ``pixelbridge`` package, zipped (deflate). Figures
+are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def report(trees: list[Tree], labels: list[str], runs: int, scratch: Path) -> No
             f" {f'{name} extra':>16} {'boto3':>6}" for name in labels
         )
         print(header + "\n" + "-" * len(header))
-        for module in [*HANDLERS, "pydantic", "pixelbridge.convert.pipeline"]:
+        for module in [*HANDLERS, "pydantic.main", "pixelbridge.convert.pipeline"]:
             cells = [
                 f" {extra:>+16.0f} {boto3:>6.0f}" for boto3, extra in import_ms(trees, module, runs, pyc)
             ]
