@@ -17,8 +17,10 @@ import pytest
 
 from pixelbridge.settings import FUNCTION_SETTINGS
 
-FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ROOT / "functions"
 HANDLER_MODULES = sorted(handler.rsplit(".", 1)[0] for handler in FUNCTION_SETTINGS)
+VALIDATION = "aws_lambda_powertools.event_handler.middlewares.openapi_validation"
 HEAVY = (
     "pydantic",
     "requests",
@@ -27,7 +29,7 @@ HEAVY = (
     "pixelbridge.convert",
     "pixelbridge.settings",
     "aws_lambda_powertools.utilities.parser",
-    "aws_lambda_powertools.event_handler.middlewares.openapi_validation",
+    VALIDATION,
 )
 # Records every boto3 client/resource built; then imports the modules named on the command line and
 # prints, as JSON, the heavy modules loaded and the AWS clients built.
@@ -50,7 +52,11 @@ print(json.dumps({{"heavy": heavy, "clients": built}}))
 
 
 def loaded_after(*statements: str) -> dict[str, list[str]]:
-    environment = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(FUNCTIONS)}
+    environment = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PYTHONPATH": os.pathsep.join([str(FUNCTIONS), str(ROOT)]),
+    }
     child = subprocess.run(
         [sys.executable, "-c", PROBE, *statements],
         cwd=FUNCTIONS,
@@ -76,8 +82,35 @@ def test_every_lambda_handler_is_checked() -> None:
 def test_the_probe_sees_what_the_operator_api_loads_when_it_is_built() -> None:
     """The operator API's validation is built on its first request: then pydantic and OpenAPI load."""
     loaded = loaded_after("import pixelbridge.handlers.ingest as ingest", "ingest.operator_api.app()")
-    validation = "aws_lambda_powertools.event_handler.middlewares.openapi_validation"
-    assert loaded["heavy"] == [validation, "pydantic"]
+    assert loaded["heavy"] == [VALIDATION, "pydantic"]
+
+
+INGEST_REQUEST = [
+    "from pixelbridge_local.gateway import FakeLambdaContext, function_url_event",
+    "import pixelbridge.handlers.ingest as ingest",
+    "answer = ingest.handler(function_url_event('GET', PATH), FakeLambdaContext('IngestFunction'))",
+]
+
+
+def test_ingest_serves_the_status_page_without_building_the_operator_api() -> None:
+    """Push, BuildPixel's webhook and the status page never pay for the operator API's validation."""
+    loaded = loaded_after(
+        "PATH = '/status'",
+        *INGEST_REQUEST,
+        "assert answer['statusCode'] == 200, answer",
+        "assert ingest.operator_api.app.cache_info().currsize == 0",
+    )
+    assert VALIDATION not in loaded["heavy"]
+
+
+def test_ingest_passes_a_request_it_has_no_route_for_to_the_operator_api() -> None:
+    loaded = loaded_after(
+        "PATH = '/no/such/endpoint'",
+        *INGEST_REQUEST,
+        "import json",
+        "assert (answer['statusCode'], json.loads(answer['body'])['error']) == (404, 'not_found'), answer",
+    )
+    assert VALIDATION in loaded["heavy"]
 
 
 def test_the_probe_sees_a_client_built() -> None:
