@@ -31,10 +31,10 @@ HEAVY = (
     "aws_lambda_powertools.utilities.parser",
     VALIDATION,
 )
-# Records every boto3 client/resource built; then imports the modules named on the command line and
+# Records every boto3 client/resource built, runs the statements given on the command line, then
 # prints, as JSON, the heavy modules loaded and the AWS clients built.
 PROBE = f"""
-import importlib, json, sys
+import json, sys
 import boto3.session
 
 built = []
