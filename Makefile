@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo serve test lint types template-check security unit integration e2e suite py313 figures bench bench-converter bench-cold-start build clean events
+.PHONY: help venv demo serve test lint types template-check security unit integration e2e suite py313 figures bench bench-converter bench-cold-start bench-inflate build clean events
 
 ## this list of targets
 help:
@@ -103,9 +103,13 @@ bench: $(STAMP)
 bench-converter: $(STAMP)
 	$(BIN)/python bench/convert_bench.py --size-mb $(or $(SIZE_MB),1024) --repeat $(or $(REPEAT),1)
 
-## handler import cost on Python 3.13 vs import boto3 alone, and the per-function package size
+## parallel inflate (rapidgzip, 1/2/all-core threads) vs the converter's single-core gunzip (SIZE_MB=512)
+bench-inflate: $(STAMP)
+	$(BIN)/python bench/inflate_bench.py --size-mb $(or $(SIZE_MB),512) --repeat $(or $(REPEAT),3)
+
+## handler import cost on Python 3.13 vs import boto3 alone, and the package size (BASELINE=<git ref> to compare)
 bench-cold-start: $(STAMP)
-	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/cold_start.py $(if $(BASELINE),--baseline-ref $(BASELINE))
 
 ## regenerate events/ (sample events for sam local invoke)
 events: $(STAMP)

@@ -4,8 +4,8 @@ Handlers ask this module for their use case and never build adapters themselves.
 for fakes with ``with override(Overrides(...)):`` and call ``reset()`` when they change the environment
 (it forgets the cached adapters and the settings).
 
-Use-case modules are imported inside their factories: a function imports only what it runs (IngestFunction
-must not pay for the converter at cold start).
+Adapters, use cases and the settings are imported inside their factories: a function imports only what it
+runs, when it first runs it (cold start: tests/unit/test_import_weight.py); the clients are built then too.
 """
 
 from __future__ import annotations
@@ -20,37 +20,36 @@ from typing import TYPE_CHECKING, TypeVar
 
 import boto3
 
-from pixelbridge.adapters.builds import BuildRepository
-from pixelbridge.adapters.delivery_ledger import DynamoDeliveryLedger
-from pixelbridge.adapters.handoff import HandoffStore
-from pixelbridge.adapters.notifications import EventBus, OperatorTopic
-from pixelbridge.adapters.secrets import SecretReader, buildpixel_upload_authorization
-from pixelbridge.adapters.slots import SlotBook
-from pixelbridge.adapters.store import InboxStore
-from pixelbridge.adapters.streampixel import StreampixelClient, StreampixelCredentials
-from pixelbridge.adapters.streampixel_accounts import credentials_for
-from pixelbridge.adapters.workflow import Workflow
-from pixelbridge.domain.routes import Route, load_routes_file, routes_path
 from pixelbridge.domain.timeline import utc_now
-from pixelbridge.ports import (
-    BuildPixelPort,
-    BuildsPort,
-    ConvertStarter,
-    FetchStarter,
-    HandoffPort,
-    InboxPort,
-    MetricsPort,
-    SlotsPort,
-    StreampixelPort,
-    WorkflowPort,
-    ZipSinkFactory,
-)
-from pixelbridge.settings import get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_stepfunctions import SFNClient
 
+    from pixelbridge.adapters.builds import BuildRepository
+    from pixelbridge.adapters.delivery_ledger import DynamoDeliveryLedger
+    from pixelbridge.adapters.handoff import HandoffStore
+    from pixelbridge.adapters.notifications import EventBus, OperatorTopic
+    from pixelbridge.adapters.secrets import SecretReader
+    from pixelbridge.adapters.slots import SlotBook
+    from pixelbridge.adapters.store import InboxStore
+    from pixelbridge.adapters.streampixel import StreampixelClient, StreampixelCredentials
+    from pixelbridge.adapters.workflow import Workflow
+    from pixelbridge.domain.routes import Route
+    from pixelbridge.ports import (
+        BuildPixelPort,
+        BuildsPort,
+        ConvertStarter,
+        FetchStarter,
+        HandoffPort,
+        InboxPort,
+        MetricsPort,
+        SlotsPort,
+        StreampixelPort,
+        WorkflowPort,
+        ZipSinkFactory,
+    )
+    from pixelbridge.settings import Settings
     from pixelbridge.usecases.convert_build import ConvertBuild
     from pixelbridge.usecases.fetch_artifact import FetchArtifact
     from pixelbridge.usecases.ingest_push import IngestPush
@@ -64,19 +63,32 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+def get_settings() -> Settings:
+    """``pixelbridge.settings.get_settings``, imported at first use: the settings model needs pydantic."""
+    from pixelbridge.settings import get_settings as cached_settings
+
+    return cached_settings()
+
+
 @lru_cache(maxsize=1)
 def builds() -> BuildRepository:
+    from pixelbridge.adapters.builds import BuildRepository
+
     return BuildRepository(get_settings().builds_table, dynamodb=boto3.resource("dynamodb"), clock=now)
 
 
 @lru_cache(maxsize=1)
 def webhook_deliveries() -> DynamoDeliveryLedger:
     """The replay ledger of signed webhooks (items in the idempotency table, expired by TTL)."""
+    from pixelbridge.adapters.delivery_ledger import DynamoDeliveryLedger
+
     return DynamoDeliveryLedger(get_settings().idempotency_table, dynamodb=boto3.resource("dynamodb"))
 
 
 @lru_cache(maxsize=1)
 def inbox() -> InboxStore:
+    from pixelbridge.adapters.store import InboxStore
+
     return InboxStore(get_settings().artifact_bucket, s3=s3_client())
 
 
@@ -99,11 +111,15 @@ def sfn_client() -> SFNClient:
 def secrets() -> SecretReader:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
+    from pixelbridge.adapters.secrets import SecretReader
+
     return SecretReader(SecretsProvider(boto3_client=boto3.client("secretsmanager")))
 
 
 @lru_cache(maxsize=1)
 def routes() -> list[Route]:
+    from pixelbridge.domain.routes import load_routes_file, routes_path
+
     settings = get_settings()
     return load_routes_file(
         routes_path(settings.routes_file),
@@ -114,11 +130,15 @@ def routes() -> list[Route]:
 
 @lru_cache(maxsize=1)
 def workflow() -> Workflow:
+    from pixelbridge.adapters.workflow import Workflow
+
     return Workflow(get_settings().state_machine_arn, sfn=sfn_client())
 
 
 @lru_cache(maxsize=1)
 def handoff() -> HandoffStore:
+    from pixelbridge.adapters.handoff import HandoffStore
+
     settings = get_settings()
     return HandoffStore(
         settings.handoff_bucket,
@@ -131,11 +151,15 @@ def handoff() -> HandoffStore:
 
 @lru_cache(maxsize=1)
 def slots() -> SlotBook:
+    from pixelbridge.adapters.slots import SlotBook
+
     return SlotBook(get_settings().slots_table, dynamodb=boto3.resource("dynamodb"))
 
 
 @lru_cache(maxsize=1)
 def streampixel() -> StreampixelClient:
+    from pixelbridge.adapters.streampixel import StreampixelClient
+
     settings = get_settings()
     return StreampixelClient(
         settings.streampixel_api_url, timeout=(5.0, settings.streampixel_timeout_seconds)
@@ -143,6 +167,8 @@ def streampixel() -> StreampixelClient:
 
 
 def streampixel_credentials(account: str) -> StreampixelCredentials:
+    from pixelbridge.adapters.streampixel_accounts import credentials_for
+
     return credentials_for(secrets(), get_settings().streampixel_secret_arn, account)
 
 
@@ -161,11 +187,15 @@ def object_exists(bucket: str, key: str) -> bool:
 
 @lru_cache(maxsize=1)
 def event_bus() -> EventBus:
+    from pixelbridge.adapters.notifications import EventBus
+
     return EventBus(get_settings().event_bus_name, events=boto3.client("events"))
 
 
 @lru_cache(maxsize=1)
 def operator_topic() -> OperatorTopic:
+    from pixelbridge.adapters.notifications import OperatorTopic
+
     return OperatorTopic(get_settings().notification_topic_arn, sns=boto3.client("sns"))
 
 
@@ -183,13 +213,14 @@ ALL_CACHED = (
     handoff,
     slots,
     streampixel,
-    get_settings,
 )
 
 
 def reset() -> None:
     """Forget every cached adapter and the settings (tests change the environment between cases)."""
-    for cached in ALL_CACHED:
+    from pixelbridge.settings import get_settings as cached_settings
+
+    for cached in (*ALL_CACHED, cached_settings):
         cached.cache_clear()
 
 
@@ -245,6 +276,8 @@ def now() -> datetime:
 
 def upload_authorization() -> str:
     """The exact Authorization header BuildPixel's push must carry."""
+    from pixelbridge.adapters.secrets import buildpixel_upload_authorization
+
     return buildpixel_upload_authorization(secrets(), get_settings().buildpixel_secret_arn)
 
 

@@ -584,9 +584,11 @@ def test_headobject_callers_may_list_the_bucket_so_a_missing_key_is_404_not_403(
     assert wiring.count("object_exists=object_exists") == 1
     handlers = REPO_ROOT / "functions/pixelbridge/handlers"
     operator_routers = {p.stem for p in handlers.glob("*.py") if "wiring.operator_api()" in p.read_text()}
-    ingest = (handlers / "ingest.py").read_text(encoding="utf-8")
+    # IngestFunction serves them through the operator API's resolver (handlers/operator_api.py).
+    assert "operator_api.app().resolve(" in (handlers / "ingest.py").read_text(encoding="utf-8")
+    operator_api = (handlers / "operator_api.py").read_text(encoding="utf-8")
     assert operator_routers
-    assert all(f"app.include_router({stem}.router)" in ingest for stem in operator_routers)
+    assert all(f"validating.include_router({stem}.router)" in operator_api for stem in operator_routers)
 
 
 def test_secret_read_grants() -> None:

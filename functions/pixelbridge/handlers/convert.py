@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -11,13 +11,12 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pixelbridge import wiring
-from pixelbridge.handlers.models.convert import ConvertEventModel, object_refs
 from pixelbridge.observability import logger, metrics
-from pixelbridge.settings import get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # S3 delivers at least once: one object version converts once (key + eTag), a crashed run again.
 IDEMPOTENCY = IdempotencyConfig(expires_after_seconds=7 * 24 * 3600)
@@ -26,7 +25,7 @@ IDEMPOTENCY = IdempotencyConfig(expires_after_seconds=7 * 24 * 3600)
 @lru_cache(maxsize=1)
 def convert_once() -> Any:
     """The conversion wrapped in Powertools idempotency, built once the settings are known."""
-    persistence = DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table)
+    persistence = DynamoDBPersistenceLayer(table_name=wiring.get_settings().idempotency_table)
     use_case = wiring.convert_build()
 
     @idempotent_function(data_keyword_argument="ref", config=IDEMPOTENCY, persistence_store=persistence)
@@ -39,16 +38,20 @@ def convert_once() -> Any:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.parser import parse  # pydantic: see __init__
+
+    from pixelbridge.handlers.models.convert import ConvertEventModel, object_refs
+
     IDEMPOTENCY.register_lambda_context(context)
     results = []
-    for ref in object_refs(parse(event=event, model=ConvertEventModel).root, get_settings().artifact_bucket):
-        if ref.bucket != get_settings().artifact_bucket:
+    bucket = wiring.get_settings().artifact_bucket
+    for ref in object_refs(parse(event=event, model=ConvertEventModel).root, bucket):
+        if ref.bucket != bucket:
             continue
         try:
             outcome = convert_once()(ref=ref.model_dump())
         except IdempotencyAlreadyInProgressError:
-            # A duplicate delivery while this object converts: answered, not retried into the DLQ. The
-            # running mark expires with that invocation's timeout, so a killed run's own retry converts.
+            # Answered, not failed into the DLQ; the mark expires with that run's timeout if it is killed.
             outcome = {"result": "already converting", "key": ref.key}
         logger.info(
             "convert handled", extra={"build_id": outcome.get("buildId"), "result": outcome.get("result")}

@@ -6,14 +6,13 @@ The event carries a signed URL: it is never logged (Powertools does not log the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from aws_lambda_powertools.utilities.parser import ValidationError, parse
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from pixelbridge import wiring
-from pixelbridge.handlers.models.fetch import FetchRequest
 from pixelbridge.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 def seconds_left_in(context: LambdaContext | None) -> Callable[[], float]:
@@ -23,6 +22,10 @@ def seconds_left_in(context: LambdaContext | None) -> Callable[[], float]:
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.parser import ValidationError, parse  # pydantic: see __init__
+
+    from pixelbridge.handlers.models.fetch import FetchRequest
+
     try:
         request = parse(event=event, model=FetchRequest)
     except ValidationError:

@@ -6,19 +6,26 @@ template), so one bad record never blocks the shard or re-sends the whole batch.
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from pixelbridge import wiring
-from pixelbridge.adapters.builds import from_dynamo
+from pixelbridge.adapters.dynamo_items import from_dynamo
 from pixelbridge.observability import logger, metrics
-from pixelbridge.settings import get_settings
 
-# The parser model validates each stream record and deserialises both images.
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams, model=DynamoDBStreamRecordModel)
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@lru_cache(maxsize=1)
+def processor() -> BatchProcessor:
+    """The parser model validates each stream record and deserialises both images (pydantic: see __init__)."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+    from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
+
+    return BatchProcessor(event_type=EventType.DynamoDBStreams, model=DynamoDBStreamRecordModel)
 
 
 def image(raw: object) -> dict[str, Any] | None:
@@ -44,5 +51,7 @@ def record_handler(record: DynamoDBStreamRecordModel) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()
-    return dict(process_partial_response(event, record_handler, processor, context))
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
+    wiring.get_settings()
+    return dict(process_partial_response(event, record_handler, processor(), context))

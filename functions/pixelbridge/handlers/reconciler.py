@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from pixelbridge import wiring
-from pixelbridge.handlers.models.schedule import ScheduledRun
 from pixelbridge.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.parser import parse  # pydantic: see __init__
+
+    from pixelbridge.handlers.models.schedule import ScheduledRun
+
     parse(event=event, model=ScheduledRun)
     report = wiring.reconcile_builds()()
     for action in report.actions:

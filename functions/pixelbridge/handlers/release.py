@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from pixelbridge import wiring
-from pixelbridge.handlers.models.release import (
-    Await,
-    Distribute,
-    Finish,
-    Interrupted,
-    Prepare,
-    ReleaseTask,
-    ReleaseTaskEvent,
-    ReserveSlot,
-    Upload,
-)
 from pixelbridge.observability import logger, metrics
-from pixelbridge.usecases.release import ReleaseTasks
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from pixelbridge.handlers.models.release import ReleaseTask
+    from pixelbridge.usecases.release import ReleaseTasks
 
 
 def run_task(tasks: ReleaseTasks, task: ReleaseTask) -> Any:
+    from pixelbridge.handlers.models.release import (
+        Await,
+        Distribute,
+        Finish,
+        Interrupted,
+        Prepare,
+        ReserveSlot,
+        Upload,
+    )
+
     match task:
         case Prepare():
             return tasks.prepare(task.build_id)
@@ -44,5 +45,9 @@ def run_task(tasks: ReleaseTasks, task: ReleaseTask) -> Any:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    from aws_lambda_powertools.utilities.parser import parse  # pydantic: see __init__
+
+    from pixelbridge.handlers.models.release import ReleaseTaskEvent
+
     logger.append_keys(build_id=event.get("buildId"), action=event.get("action"))
     return run_task(wiring.release_tasks(), parse(event=event, model=ReleaseTaskEvent).root)

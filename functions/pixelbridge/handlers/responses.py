@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from pixelbridge.usecases.intake import Receipt
+if TYPE_CHECKING:
+    from pixelbridge.usecases.intake import Receipt
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> Response[Any]:

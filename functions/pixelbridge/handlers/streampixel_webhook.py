@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
-from aws_lambda_powertools.utilities.parser import ValidationError, parse
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pixelbridge import wiring
 from pixelbridge.domain.errors import Invalid, NotFound, TooLarge
 from pixelbridge.domain.secrets import secrets_equal
-from pixelbridge.domain.streampixel_webhook import StreampixelEvent
 from pixelbridge.handlers.http_errors import register_error_map
 from pixelbridge.handlers.responses import json_response
 from pixelbridge.observability import logger, metrics
-from pixelbridge.settings import get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from pixelbridge.domain.streampixel_webhook import StreampixelEvent
 
 app = LambdaFunctionUrlResolver()
 register_error_map(app)
@@ -25,6 +26,10 @@ MAX_EVENT_BYTES = 64 * 1024
 
 
 def read_event() -> StreampixelEvent:
+    from aws_lambda_powertools.utilities.parser import ValidationError, parse  # pydantic: see __init__
+
+    from pixelbridge.domain.streampixel_webhook import StreampixelEvent
+
     try:  # not UTF-8, not JSON, nested too deep, or not an object: all the same answer
         return parse(event=json.loads(app.current_event.decoded_body or ""), model=StreampixelEvent)
     except (ValueError, RecursionError, ValidationError) as exc:
@@ -50,5 +55,5 @@ def streampixel_event(secret: str) -> Response[Any]:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_settings()
+    wiring.get_settings()
     return app.resolve(event, context)
