@@ -120,6 +120,7 @@ build: $(STAMP)
 	$(BIN)/python scripts/deploy_readiness.py
 	test ! -f functions/routes.json || (cd functions && ../$(BIN)/python -m pixelbridge.domain.routes check routes.json)
 	PYENV_VERSION=3.13.0:3.12.1:3.11.7 scripts/sam.sh build
+	PYENV_VERSION=3.13.0:3.12.1:3.11.7 python3.13 scripts/ship_bytecode.py .aws-sam/build
 
 ## remove the virtualenvs and build/test caches
 clean:
