@@ -1,7 +1,8 @@
 """The ReleaseFunction stopped at its Timeout while a Streampixel call is in flight (Lambda.Unknown).
 
 The simulator keeps such a call unanswered until the caller's process is gone, so the kill is certain
-and no test races a window. Each test ends by comparing the record with what Streampixel serves.
+and no test races a window. An upload-file answer lost without a stop (connection dropped after
+sending, 5xx) takes the same path. Each test ends by comparing the record with what Streampixel serves.
 """
 
 from __future__ import annotations
@@ -95,3 +96,40 @@ def test_killed_before_upload_file_was_sent_uploads_once_in_a_new_slot(
     assert "upload-file interrupted" in timeline and "upload outcome unknown" not in timeline
     assert timeline.count("slot reserved") == 2
     assert killed_release_tasks(stack) == 1
+
+
+def test_a_dropped_upload_answer_waits_for_the_events_and_ends_live_on_that_upload_uploaded_once(
+    make_stack: Callable[..., EmbeddedStack],
+) -> None:
+    """Connection broken after the request was sent (Streampixel processed it): the same path as a
+    stopped task, without any task being stopped."""
+    stack = make_stack(slot_seconds=1, release_policy="auto")
+    stack.simulator.drop_next_connections(1)
+    push(stack, "dropped-1")
+    record = stack.wait_for_terminal("dropped-1", timeout=120)
+    (upload,) = calls(stack, "upload-file")  # never uploaded a second time
+    assert upload.http_status == 0 and upload.upload_id
+    assert record["status"] == "live" and record["uploadId"] == upload.upload_id
+    assert stack.simulator.live_upload(STREAMPIXEL_PROJECT_ID) == record["uploadId"]  # the record agrees
+    timeline = events_of(record)
+    assert "upload outcome unknown" in timeline and "transient failure" not in timeline
+    assert killed_release_tasks(stack) == 0
+
+
+def test_a_5xx_upload_answer_with_no_event_in_the_window_ends_failed_and_is_not_sent_again(
+    make_stack: Callable[..., EmbeddedStack],
+) -> None:
+    """A 5xx cannot tell whether the upload was processed: here it was not, so no event comes."""
+    stack = make_stack(
+        slot_seconds=1,
+        release_policy="auto",
+        function_environment={"ReleaseFunction": {"UPLOAD_EVENT_WINDOW_SECONDS": "2"}},
+    )
+    stack.simulator.fail_next_calls(1, status=503)
+    push(stack, "refused-1")
+    record = stack.wait_for_terminal("refused-1", timeout=120)
+    (upload,) = calls(stack, "upload-file")
+    assert upload.http_status == 503 and upload.upload_id is None
+    assert record["status"] == "failed" and record["error"].startswith("upload-file outcome unknown")
+    assert "uploadId" not in record
+    assert stack.simulator.live_upload(STREAMPIXEL_PROJECT_ID) is None  # the record agrees

@@ -37,9 +37,8 @@ def test_upload_signs_the_url_at_the_call_and_ignores_a_stored_one() -> None:
 
 
 def test_a_re_upload_gets_a_newly_signed_url_and_events_for_either_url_match_the_build() -> None:
-    world = World(
-        build(), [Transient("read timed out"), UploadResult(SECOND, "queued")], handoff=SigningHandoff()
-    )
+    refused = Transient("connection refused", ambiguous=False)  # never sent: uploaded again in a new slot
+    world = World(build(), [refused, UploadResult(SECOND, "queued")], handoff=SigningHandoff())
     with pytest.raises(Transient):
         world.tasks.upload("b1")
     world.tasks.upload("b1")

@@ -1,6 +1,7 @@
 """The record agrees with Streampixel under unsigned, unretried, roughly ordered webhooks (fakes only).
 
-Each test plays one fault: events before the upload-file answer, a re-upload after a lost answer, a
+Each test plays one fault: events before the upload-file answer, a lost answer, a re-upload by an
+operator retry, a
 lost build.approved on an auto route, and forged events from a holder of the webhook path secret.
 """
 
@@ -16,7 +17,7 @@ from pixelbridge.domain.errors import Transient
 from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.streampixel_webhook import StreampixelEvent
 from pixelbridge.ports import DistributeResult, StreampixelCredentials, TestWebhookResult, UploadResult
-from pixelbridge.usecases.release import ReleaseConfig, ReleaseTasks
+from pixelbridge.usecases.release import ReleaseConfig, ReleaseTasks, UploadOutcomeUnknown
 from pixelbridge.usecases.streampixel_events import StreampixelEvents
 from tests.support.fakes import InMemoryBuilds, RecordingHandoff, RecordingWorkflow
 
@@ -147,12 +148,11 @@ def test_build_uploaded_before_the_upload_answer_keeps_the_answer_facts() -> Non
     assert events.index("uploaded") < events.index("build.uploaded")  # held, then replayed after the answer
 
 
-def test_a_lost_answer_is_recovered_from_held_events_without_a_second_upload() -> None:
+def test_a_lost_answer_is_recovered_from_the_events_without_a_second_upload() -> None:
     world = World(build(), [Transient("read timed out"), UploadResult(SECOND, "queued")])
-    with pytest.raises(Transient):
+    with pytest.raises(UploadOutcomeUnknown):
         world.tasks.upload("b1")
-    assert not world.send("build.uploaded", FIRST)  # held: the build has no uploadId yet
-    world.tasks.upload("b1")
+    assert world.send("build.uploaded", FIRST)  # the upload of the lost answer: adopted
     assert len(world.streampixel.uploads) == 1
     assert world.record()["uploadId"] == FIRST
     assert "upload skipped" in world.events_of()
@@ -161,14 +161,12 @@ def test_a_lost_answer_is_recovered_from_held_events_without_a_second_upload() -
 def test_a_re_upload_keeps_the_zip_the_second_upload_needs_and_ends_on_the_upload_streampixel_serves() -> (
     None
 ):
-    """Answer lost and the first upload's early events lost: PixelBridge uploads again. The first
-    upload's later events must neither delete the zip nor decide the build; the second one is the
-    last to go live on Streampixel, and the record names it."""
-    world = World(build(), [Transient("read timed out"), UploadResult(SECOND, "queued")])
-    with pytest.raises(Transient):
-        world.tasks.upload("b1")
+    """An operator retry after an unknown upload outcome (no event in the window) uploads again, and
+    the first upload turns up late. Its events must neither delete the zip nor decide the build; the
+    second one is the last to go live on Streampixel, and the record names it."""
+    world = World(build(uploadOutcomeUnknownAt="2026-11-29T11:30:00.000Z"), [UploadResult(SECOND, "queued")])
     world.tasks.upload("b1")
-    assert len(world.streampixel.uploads) == 2
+    assert len(world.streampixel.uploads) == 1 and "upload decision" in world.events_of()
     world.tasks.await_event("b1", "approval", "approval-token")
     for name in ("build.extracting", "build.saving", "build.distributing", "build.approved"):
         assert not world.send(name, FIRST)

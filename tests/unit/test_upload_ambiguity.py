@@ -1,4 +1,5 @@
-"""A Release task stopped during a Streampixel call (Lambda.Unknown): no second upload-file for one build.
+"""A Release task stopped during a Streampixel call (Lambda.Unknown), or an upload-file whose answer was
+lost (read timeout, connection broken after sending, 5xx): no second upload-file for one build.
 
 The task writes its intent before the call; a stopped upload-file with an intent waits for Streampixel's
 own events of that upload (matched through the build's fileUrl token) instead of uploading again; a
@@ -14,11 +15,18 @@ from typing import Any
 
 import pytest
 
+from pixelbridge.domain.errors import Transient
 from pixelbridge.domain.streampixel_webhook import StreampixelEvent
 from pixelbridge.domain.timeline import iso
 from pixelbridge.domain.waiting import awaited_outcome
 from pixelbridge.ports import DistributeResult, StreampixelCredentials, TestWebhookResult, UploadResult
-from pixelbridge.usecases.release import CALL_IN_FLIGHT, GaveUp, ReleaseConfig, ReleaseTasks
+from pixelbridge.usecases.release import (
+    CALL_IN_FLIGHT,
+    GaveUp,
+    ReleaseConfig,
+    ReleaseTasks,
+    UploadOutcomeUnknown,
+)
 from pixelbridge.usecases.slot_gate import SlotGate
 from pixelbridge.usecases.streampixel_events import StreampixelEvents
 from tests.support.fakes import InMemoryBuilds, RecordingHandoff, RecordingWorkflow
@@ -39,10 +47,20 @@ class SandboxStopped(Exception):
 class StoppingStreampixel:
     """Counts calls, notes what the record said at each call, and is stopped mid-call when told."""
 
-    def __init__(self, builds: InMemoryBuilds, *, stop_uploads: int = 0, stop_distributes: int = 0) -> None:
+    def __init__(
+        self,
+        builds: InMemoryBuilds,
+        *,
+        stop_uploads: int = 0,
+        stop_distributes: int = 0,
+        upload_errors: tuple[Transient, ...] = (),
+        distribute_errors: tuple[Transient, ...] = (),
+    ) -> None:
         self._builds = builds
         self.stop_uploads = stop_uploads
         self.stop_distributes = stop_distributes
+        self.upload_errors = list(upload_errors)  # raised by the next calls (Streampixel processed them)
+        self.distribute_errors = list(distribute_errors)
         self.uploads = 0
         self.distributes = 0
         self.intents: list[Any] = []
@@ -54,6 +72,8 @@ class StoppingStreampixel:
         self.intents.append((self._builds.get("b-1") or {}).get(CALL_IN_FLIGHT))
         if self.uploads <= self.stop_uploads:
             raise SandboxStopped
+        if self.upload_errors:
+            raise self.upload_errors.pop(0)
         return UploadResult(SERVED, "Build queued for processing")
 
     def distribute_file(
@@ -63,6 +83,8 @@ class StoppingStreampixel:
         self.intents.append((self._builds.get("b-1") or {}).get(CALL_IN_FLIGHT))
         if self.distributes <= self.stop_distributes:
             raise SandboxStopped
+        if self.distribute_errors:
+            raise self.distribute_errors.pop(0)
         return DistributeResult("Distribution triggered", None)
 
     def test_webhook(self, creds: StreampixelCredentials, project_id: str) -> TestWebhookResult:
@@ -97,7 +119,7 @@ def build(**facts: Any) -> dict[str, Any]:
 
 
 def setup(
-    record: dict[str, Any], **stops: int
+    record: dict[str, Any], **stops: Any
 ) -> tuple[ReleaseTasks, InMemoryBuilds, StoppingStreampixel, RecordingWorkflow, StreampixelEvents]:
     builds = InMemoryBuilds(record, clock=lambda: NOW)
     streampixel = StoppingStreampixel(builds, **stops)
@@ -250,6 +272,95 @@ def test_an_operator_retry_after_an_unknown_outcome_uploads_again_with_the_decis
     assert tasks.upload("b-1") == {"uploadId": SERVED}
     assert "upload decision" in events_of(builds) and "uploadOutcomeUnknownAt" not in builds.records["b-1"]
     assert streampixel.uploads == 1
+
+
+# -- an upload-file answer lost in an ambiguous way (the request may have been processed) -----------
+
+LOST_ANSWERS = [
+    Transient("Streampixel did not answer /projects/upload-file in time (ReadTimeout)", ambiguous=True),
+    Transient("Connection to Streampixel broke during /projects/upload-file (reset)", ambiguous=True),
+    Transient("Streampixel answered 503 for /projects/upload-file: busy", ambiguous=True),
+]
+
+
+@pytest.mark.parametrize("lost", LOST_ANSWERS, ids=["read-timeout", "broken-connection", "5xx"])
+def test_a_lost_upload_answer_waits_for_the_events_adopts_the_first_upload_and_goes_live(
+    lost: Transient,
+) -> None:
+    tasks, builds, streampixel, workflow, webhook = setup(build(), upload_errors=(lost,))
+    with pytest.raises(UploadOutcomeUnknown, match="upload-file outcome unknown"):
+        tasks.upload("b-1")
+    record = builds.records["b-1"]
+    assert record["uploadOutcomeUnknownAt"] == "2026-05-01T12:00:00.000Z" and CALL_IN_FLIGHT not in record
+    assert "upload outcome unknown" in events_of(builds) and "transient failure" not in events_of(builds)
+    tasks.await_event("b-1", "upload", "token-u")  # the state machine's WaitForUploadEvents
+    assert workflow.answers == []
+    assert webhook.handle(event("build.downloading", second=1)).matched  # the first upload's event
+    assert workflow.answers == [("success", "token-u", {"event": "build.uploaded"})]
+    tasks.await_event("b-1", "approval", "token-a")
+    assert webhook.handle(event("build.extracting", second=2)).matched
+    assert webhook.handle(event("build.approved", second=3)).matched
+    assert workflow.answers[-1][:2] == ("success", "token-a")
+    assert tasks.finish("b-1", "live", None) == {"status": "live"}
+    assert builds.records["b-1"]["uploadId"] == SERVED and streampixel.uploads == 1
+
+
+def test_a_lost_upload_answer_with_no_event_in_the_window_ends_failed_and_is_never_uploaded_again() -> None:
+    tasks, builds, streampixel, workflow, _ = setup(build(), upload_errors=(LOST_ANSWERS[0],))
+    with pytest.raises(UploadOutcomeUnknown):
+        tasks.upload("b-1")
+    tasks.await_event("b-1", "upload", "token-u")
+    assert workflow.answers == []  # the window runs out in the state machine: RecordUploadNeverSeen
+    note = STATES["RecordUploadNeverSeen"]["Parameters"]["Payload"]["note"]
+    assert tasks.finish("b-1", "failed", None, note) == {"status": "failed"}
+    record = builds.records["b-1"]
+    assert record["error"].startswith("upload-file outcome unknown") and "uploadId" not in record
+    assert streampixel.uploads == 1
+
+
+def test_a_task_stopped_between_the_lost_answer_and_dropping_the_intent_still_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tasks, builds, streampixel, _, _ = setup(build(), upload_errors=(LOST_ANSWERS[1],))
+    remove_fields = builds.remove_fields
+
+    def stopped_right_after(build_id: str, names: list[str]) -> None:
+        remove_fields(build_id, names)
+        raise SandboxStopped  # Lambda stopped the task just after the intent was dropped
+
+    monkeypatch.setattr(builds, "remove_fields", stopped_right_after)
+    with pytest.raises(SandboxStopped):
+        tasks.upload("b-1")
+    monkeypatch.undo()
+    assert tasks.interrupted("b-1", "upload-file") == {"next": "wait"}
+    assert streampixel.uploads == 1
+
+
+def test_an_unambiguous_upload_failure_takes_a_new_slot_and_uploads_again() -> None:
+    refused = Transient("Could not reach Streampixel for /projects/upload-file (refused)", ambiguous=False)
+    tasks, builds, streampixel, _, _ = setup(build(), upload_errors=(refused,))
+    with pytest.raises(Transient):
+        tasks.upload("b-1")
+    record = builds.records["b-1"]
+    assert "uploadOutcomeUnknownAt" not in record and record["transientAttempts"] == 1
+    assert tasks.upload("b-1") == {"uploadId": SERVED}  # after ReserveUploadSlot (the ASL below)
+    assert streampixel.uploads == 2
+
+
+def test_the_state_machine_waits_for_events_after_a_lost_answer_and_retries_others_in_a_new_slot() -> None:
+    catchers = {tuple(c["ErrorEquals"]): (c["Next"], c["ResultPath"]) for c in STATES["Upload"]["Catch"]}
+    assert catchers[("UploadOutcomeUnknown",)] == ("WaitForUploadEvents", "$.lastError")
+    assert catchers[("RateLimited", "Transient")] == ("ReserveUploadSlot", "$.lastError")
+
+
+def test_an_ambiguous_distribute_file_failure_stays_a_transient_for_a_new_slot() -> None:
+    lost = Transient("Streampixel did not answer /projects/distribute-file in time", ambiguous=True)
+    tasks, builds, streampixel, _, _ = setup(manual_approved(), distribute_errors=(lost,))
+    with pytest.raises(Transient):
+        tasks.distribute("b-1")
+    assert builds.records["b-1"]["transientAttempts"] == 1 and CALL_IN_FLIGHT not in builds.records["b-1"]
+    assert tasks.distribute("b-1") == {"message": "Distribution triggered"}
+    assert streampixel.distributes == 2
 
 
 def manual_approved() -> dict[str, Any]:

@@ -61,7 +61,6 @@ _ATTEMPT_FACTS = (
     "waitingFor",
     "rateLimitedCount",
     "transientAttempts",
-    "lastUploadAmbiguousAt",
     "callInFlight",  # an interrupted call of the failed attempt, and how often calls were interrupted
     "interruptedCalls",
     "distributeOutcomeUnknownAt",

@@ -42,6 +42,11 @@ class GaveUp(PixelBridgeError):
     """Too many failed attempts: the build fails with the last reason."""
 
 
+class UploadOutcomeUnknown(PixelBridgeError):
+    """upload-file may have reached Streampixel but its answer was lost: never called again blindly,
+    the state machine waits for Streampixel's events of that upload (as for a stopped task)."""
+
+
 @dataclass(frozen=True)
 class ReleaseConfig:
     slot_seconds: int
@@ -149,13 +154,6 @@ class ReleaseTasks:
                 "upload decision",
                 f"the upload-file call before {record['uploadOutcomeUnknownAt']} was never answered and "
                 "Streampixel sent no event for it; uploading again because an operator retried the build",
-            )
-        if record.get("lastUploadAmbiguousAt"):
-            self._builds.record_event(
-                build_id,
-                "upload decision",
-                f"the upload-file call at {record['lastUploadAmbiguousAt']} may have reached Streampixel, "
-                "but no Streampixel event for this build's fileUrl arrived since; uploading again",
             )
         moved = self._builds.transition(
             build_id,
@@ -279,17 +277,23 @@ class ReleaseTasks:
             if count >= MAX_TRANSIENT_ATTEMPTS:
                 raise GaveUp(f"the distribute-file task was stopped {count} times")
             return {"next": "retry"}
+        self._record_upload_outcome_unknown(build_id, started, "the task stopped during", fields)
+        self._builds.remove_fields(build_id, [CALL_IN_FLIGHT])
+        return {"next": "continue" if self._events.adopt_unanswered_upload(build_id) else "wait"}
+
+    def _record_upload_outcome_unknown(
+        self, build_id: str, started: str, how: str, fields: dict[str, Any]
+    ) -> None:
+        """From here upload-file is never called again for this attempt (only an operator retry does)."""
         fields["uploadOutcomeUnknownAt"] = started
         self._builds.record_event(
             build_id,
             "upload outcome unknown",
-            f"the task stopped during the upload-file call started at {started}; Streampixel may have "
-            "the build, so upload-file is not called again: waiting up to "
+            f"{how} the upload-file call started at {started}; Streampixel may have the build, so "
+            "upload-file is not called again: waiting up to "
             f"{self._config.upload_event_window_seconds} s for Streampixel's events for this build's fileUrl",
             fields=fields,
         )
-        self._builds.remove_fields(build_id, [CALL_IN_FLIGHT])
-        return {"next": "continue" if self._events.adopt_unanswered_upload(build_id) else "wait"}
 
     # -- waiting for Streampixel webhooks ----------------------------------------------------------
     def await_event(self, build_id: str, waiting_for: str, token: str) -> None:
@@ -410,9 +414,10 @@ class ReleaseTasks:
     ) -> CallResult:
         """Make one Streampixel write call inside the user's slot; record why it failed, if it did."""
         credentials = self._credentials(self._account(record))
+        intent: dict[str, str] = {}
 
         def write_intent() -> None:  # a task stopped after this may have reached Streampixel
-            intent = {"call": call, "startedAt": self._builds.now_iso(), "slotAt": slot_at or ""}
+            intent.update(call=call, startedAt=self._builds.now_iso(), slotAt=slot_at or "")
             self._builds.set_fields(record["buildId"], {CALL_IN_FLIGHT: intent})
 
         try:
@@ -423,8 +428,10 @@ class ReleaseTasks:
         try:
             return request(credentials)
         except PixelBridgeError as error:
-            self._builds.remove_fields(record["buildId"], [CALL_IN_FLIGHT])  # answered, with an error
-            self._record_call_failure(record, call, error)
+            try:
+                self._record_call_failure(record, call, error, started=intent.get("startedAt", "?"))
+            finally:  # only once the failure is on the record: a task stopped before still sees the intent
+                self._builds.remove_fields(record["buildId"], [CALL_IN_FLIGHT])
             raise
         finally:
             self._slots.call_ended(credentials.user_id, self._clock())
@@ -461,8 +468,14 @@ class ReleaseTasks:
                 f"this build was not sent to Streampixel ({before} skipped)"
             )
 
-    def _record_call_failure(self, record: BuildRecord, call: str, error: PixelBridgeError) -> None:
+    def _record_call_failure(
+        self, record: BuildRecord, call: str, error: PixelBridgeError, *, started: str
+    ) -> None:
         build_id = record["buildId"]
+        if isinstance(error, Transient) and error.ambiguous and call == "upload-file":
+            how = f"the answer was lost ({error}) for"
+            self._record_upload_outcome_unknown(build_id, started, how, {})
+            raise UploadOutcomeUnknown(f"upload-file outcome unknown: {error}") from error
         if isinstance(error, RateLimited):
             count = int(record.get("rateLimitedCount", 0)) + 1
             self._builds.record_event(
@@ -476,8 +489,6 @@ class ReleaseTasks:
         elif isinstance(error, Transient):
             count = int(record.get("transientAttempts", 0)) + 1
             fields: dict[str, Any] = {"transientAttempts": count}
-            if error.ambiguous and call == "upload-file":
-                fields["lastUploadAmbiguousAt"] = self._builds.now_iso()
             self._builds.record_event(build_id, "transient failure", f"{call}: {error}", fields=fields)
             if count >= MAX_TRANSIENT_ATTEMPTS:
                 raise GaveUp(f"{call} failed {count} times: {error}") from error

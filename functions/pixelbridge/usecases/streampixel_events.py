@@ -94,7 +94,7 @@ class StreampixelEvents:
         if not vouches_for(record, payload):
             build_id = record["buildId"]
             self._hold(record, payload)
-            if self._stopped_mid_upload(build_id) and self.adopt_unanswered_upload(build_id):
+            if self._upload_outcome_unknown(build_id) and self.adopt_unanswered_upload(build_id):
                 return EventOutcome(True, build_id, f"{event}: the upload of the lost answer")
             return EventOutcome(False, build_id, f"{event} held: it does not match the build")
         return self._accept(record, payload)
@@ -105,7 +105,7 @@ class StreampixelEvents:
         record = self._builds.get(build_id)
         if record is None or record.get("uploadId") or is_terminal(record["status"]):
             return None  # an ended build stays ended: a late event is kept as a fact, not a revival
-        if not (record.get("lastUploadAmbiguousAt") or record.get("uploadOutcomeUnknownAt")):
+        if not record.get("uploadOutcomeUnknownAt"):
             return None
         previous = set(record.get("previousUploadIds") or [])
         candidates = [
@@ -131,9 +131,9 @@ class StreampixelEvents:
         self._answer(self._builds.get(build_id) or record)
         return upload_id
 
-    def _stopped_mid_upload(self, build_id: str) -> bool:
-        """Read after the hold is written: the release task sets the flag, then reads the held events,
-        so one of the two sees the other's write and the upload is adopted."""
+    def _upload_outcome_unknown(self, build_id: str) -> bool:
+        """Read after the hold is written: the release task sets the flag (task stopped, or answer lost),
+        then reads the held events, so one of the two sees the other's write and the upload is adopted."""
         record = self._builds.get(build_id)
         return bool(record and record.get("uploadOutcomeUnknownAt"))
 
