@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_stepfunctions import SFNClient
 
+    from pixelbridge.convert.pipeline import ConversionLimits
     from pixelbridge.usecases.convert_build import ConvertBuild
     from pixelbridge.usecases.fetch_artifact import FetchArtifact
     from pixelbridge.usecases.ingest_push import IngestPush
@@ -84,6 +85,20 @@ def s3_client() -> S3Client:
 
     # The converter has 8 range reads and 2 part uploads in flight; botocore's default pool is 10.
     return boto3.client("s3", config=Config(max_pool_connections=16))
+
+
+@lru_cache(maxsize=1)
+def fetch_s3_client() -> S3Client:
+    """Part uploads bounded in time: connect 5 s + read 15 s, 2 attempts (~40 s, under the fetch reserve)."""
+    from botocore.config import Config
+
+    config = Config(
+        max_pool_connections=16,
+        connect_timeout=5,
+        read_timeout=15,
+        retries={"max_attempts": 2, "mode": "standard"},
+    )
+    return boto3.client("s3", config=config)
 
 
 @lru_cache(maxsize=1)
@@ -172,6 +187,7 @@ ALL_CACHED = (
     webhook_deliveries,
     inbox,
     s3_client,
+    fetch_s3_client,
     sfn_client,
     secrets,
     routes,
@@ -321,38 +337,56 @@ def streampixel_events() -> StreampixelEvents:
 
 def convert_build() -> ConvertBuild:
     from pixelbridge.adapters.multipart import parse_build_upload
-    from pixelbridge.convert.pipeline import ConversionLimits
-    from pixelbridge.convert.sinks import S3MultipartSink
     from pixelbridge.usecases.convert_build import ConvertBuild
-
-    settings = get_settings()
-
-    def open_s3_zip_sink(key: str, expected_size: int | None) -> S3MultipartSink:
-        return S3MultipartSink(s3_client(), settings.handoff_bucket, key, expected_size=expected_size)
 
     return ConvertBuild(
         builds=_use(_overrides.builds, builds),
         inbox=_use(_overrides.inbox, inbox),
         handoff=_use(_overrides.handoff, handoff),
         workflow=_use(_overrides.workflow, workflow),
-        open_zip_sink=_overrides.zip_sinks or open_s3_zip_sink,
+        open_zip_sink=_overrides.zip_sinks or _s3_zip_sinks(s3_client()),
         parse_upload=parse_build_upload,
-        limits=ConversionLimits(
-            max_total_bytes=settings.convert_max_total_bytes, max_entries=settings.convert_max_entries
-        ),
+        limits=_conversion_limits(),
+    )
+
+
+def _s3_zip_sinks(s3: S3Client) -> ZipSinkFactory:
+    from pixelbridge.convert.sinks import S3MultipartSink
+
+    bucket = get_settings().handoff_bucket
+
+    def open_s3_zip_sink(key: str, expected_size: int | None) -> S3MultipartSink:
+        return S3MultipartSink(s3, bucket, key, expected_size=expected_size)
+
+    return open_s3_zip_sink
+
+
+def _conversion_limits() -> ConversionLimits:
+    from pixelbridge.convert.pipeline import ConversionLimits
+
+    settings = get_settings()
+    return ConversionLimits(
+        max_total_bytes=settings.convert_max_total_bytes, max_entries=settings.convert_max_entries
     )
 
 
 FETCH_PART_SIZE = 16 * 1024 * 1024
 
 
-def fetch_artifact(seconds_left: Callable[[], float]) -> FetchArtifact:
+def fetch_artifact(seconds_left: Callable[[], float], own_function: str | None = None) -> FetchArtifact:
+    """``own_function``: this FetchFunction's ARN, invoked again to continue a download."""
     from pixelbridge.adapters.buildpixel import BuildPixelClient, session_with_pool
+    from pixelbridge.adapters.fetch_starter import LambdaFetchStarter
+    from pixelbridge.adapters.ranged_reader import ArtifactRangeSource, ParallelRangedReader
     from pixelbridge.adapters.url_guard import UrlPolicy
     from pixelbridge.convert.sinks import S3MultipartSink
-    from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits
+    from pixelbridge.domain.uploads import UploadState
+    from pixelbridge.ports import BuildPixelUnavailable
+    from pixelbridge.usecases.convert_build import Publication
+    from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits, OnePass
 
     settings = get_settings()
+    s3 = fetch_s3_client()
 
     def buildpixel() -> BuildPixelClient:
         secret_arn = settings.buildpixel_secret_arn
@@ -365,21 +399,43 @@ def fetch_artifact(seconds_left: Callable[[], float]) -> FetchArtifact:
             ),
         )
 
-    def open_sink(key: str, expected_size: int | None) -> S3MultipartSink:
+    source = _use(_overrides.buildpixel, buildpixel)
+
+    def open_reader(
+        url: str, size: int | None, start: int, budget: Callable[[], float]
+    ) -> ParallelRangedReader:
+        ranges = ArtifactRangeSource(source, url, size, budget=budget)
+        return ParallelRangedReader(ranges, start=start, retry_on=(BuildPixelUnavailable,), budget=budget)
+
+    def open_sink(
+        key: str, expected_size: int | None, resume: UploadState | None, offset: int
+    ) -> S3MultipartSink:
         return S3MultipartSink(
-            s3_client(),
+            s3,
             settings.artifact_bucket,
             key,
             part_size=FETCH_PART_SIZE,
             content_type="application/gzip",
             expected_size=expected_size,
+            resume=resume,
         )
 
+    one_pass = None
+    if settings.state_machine_arn_ and settings.handoff_bucket_:
+        publication = Publication(
+            builds=_use(_overrides.builds, builds),
+            handoff=_use(_overrides.handoff, handoff),
+            workflow=_use(_overrides.workflow, workflow),
+        )
+        one_pass = OnePass(publication, _overrides.zip_sinks or _s3_zip_sinks(s3), _conversion_limits())
     return FetchArtifact(
         builds=_use(_overrides.builds, builds),
-        source=_use(_overrides.buildpixel, buildpixel),
+        source=source,
+        open_reader=open_reader,
         open_sink=open_sink,
         limits=FetchLimits(max_bytes=settings.max_artifact_bytes),
+        one_pass=one_pass,
+        continue_fetch=_use(_overrides.fetch_starter, lambda: LambdaFetchStarter(own_function or "")),
         seconds_left=seconds_left,
     )
 
