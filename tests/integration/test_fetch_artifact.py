@@ -15,13 +15,18 @@ from moto import mock_aws
 
 from pixelbridge.adapters.buildpixel import BuildPixelClient
 from pixelbridge.adapters.builds import BuildRepository
+from pixelbridge.adapters.ranged_reader import ArtifactRangeSource, ParallelRangedReader, RangedReadConfig
 from pixelbridge.adapters.secrets import MissingSecretValue
 from pixelbridge.adapters.store import pull_key
 from pixelbridge.adapters.url_guard import UrlPolicy
-from pixelbridge.adapters.ranged_reader import ArtifactRangeSource, ParallelRangedReader, RangedReadConfig
 from pixelbridge.convert.sinks import S3MultipartSink
 from pixelbridge.domain.uploads import UploadState
-from pixelbridge.ports import ArtifactReaderFactory, BuildPixelPort, BuildPixelUnavailable, ResumableSinkFactory
+from pixelbridge.ports import (
+    ArtifactReaderFactory,
+    BuildPixelPort,
+    BuildPixelUnavailable,
+    ResumableSinkFactory,
+)
 from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits
 from pixelbridge_local.buildpixel_sim import BuildPixelSimulator
 from pixelbridge_local.template import create_tables
@@ -37,7 +42,9 @@ def ranged_readers(
 ) -> ArtifactReaderFactory:
     """FetchFunction's reader (wiring.fetch_artifact) with an injected sleep."""
 
-    def open_reader(url: str, size: int | None, start: int, budget: Callable[[], float]) -> ParallelRangedReader:
+    def open_reader(
+        url: str, size: int | None, start: int, budget: Callable[[], float]
+    ) -> ParallelRangedReader:
         source = ArtifactRangeSource(client, url, size, budget=budget)
         return ParallelRangedReader(
             source, config, sleep=sleep, start=start, retry_on=(BuildPixelUnavailable,), budget=budget
