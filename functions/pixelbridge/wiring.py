@@ -377,11 +377,9 @@ def fetch_artifact(seconds_left: Callable[[], float], own_function: str | None =
     """``own_function``: this FetchFunction's ARN, invoked again to continue a download."""
     from pixelbridge.adapters.buildpixel import BuildPixelClient, session_with_pool
     from pixelbridge.adapters.fetch_starter import LambdaFetchStarter
-    from pixelbridge.adapters.ranged_reader import ArtifactRangeSource, ParallelRangedReader
+    from pixelbridge.adapters.ranged_reader import artifact_readers
     from pixelbridge.adapters.url_guard import UrlPolicy
-    from pixelbridge.convert.sinks import S3MultipartSink
-    from pixelbridge.domain.uploads import UploadState
-    from pixelbridge.ports import BuildPixelUnavailable
+    from pixelbridge.convert.sinks import resumable_s3_sinks
     from pixelbridge.usecases.convert_build import Publication
     from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits, OnePass
 
@@ -401,25 +399,6 @@ def fetch_artifact(seconds_left: Callable[[], float], own_function: str | None =
 
     source = _use(_overrides.buildpixel, buildpixel)
 
-    def open_reader(
-        url: str, size: int | None, start: int, budget: Callable[[], float]
-    ) -> ParallelRangedReader:
-        ranges = ArtifactRangeSource(source, url, size, budget=budget)
-        return ParallelRangedReader(ranges, start=start, retry_on=(BuildPixelUnavailable,), budget=budget)
-
-    def open_sink(
-        key: str, expected_size: int | None, resume: UploadState | None, offset: int
-    ) -> S3MultipartSink:
-        return S3MultipartSink(
-            s3,
-            settings.artifact_bucket,
-            key,
-            part_size=FETCH_PART_SIZE,
-            content_type="application/gzip",
-            expected_size=expected_size,
-            resume=resume,
-        )
-
     one_pass = None
     if settings.state_machine_arn_ and settings.handoff_bucket_:
         publication = Publication(
@@ -431,8 +410,8 @@ def fetch_artifact(seconds_left: Callable[[], float], own_function: str | None =
     return FetchArtifact(
         builds=_use(_overrides.builds, builds),
         source=source,
-        open_reader=open_reader,
-        open_sink=open_sink,
+        open_reader=artifact_readers(source),
+        open_sink=resumable_s3_sinks(s3, settings.artifact_bucket, part_size=FETCH_PART_SIZE),
         limits=FetchLimits(max_bytes=settings.max_artifact_bytes),
         one_pass=one_pass,
         continue_fetch=_use(_overrides.fetch_starter, lambda: LambdaFetchStarter(own_function or "")),

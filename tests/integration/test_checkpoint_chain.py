@@ -9,6 +9,7 @@ clock advanced by the bytes the host serves: no test waits on the wall clock.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import threading
@@ -18,13 +19,14 @@ from typing import Any
 
 import boto3
 import pytest
+import rehashes
 from moto import mock_aws
 
 from pixelbridge.adapters.builds import BuildRepository
-from pixelbridge.adapters.ranged_reader import RangedReadConfig
+from pixelbridge.adapters.ranged_reader import RangedReadConfig, artifact_readers
 from pixelbridge.adapters.store import InboxStore, pull_key
 from pixelbridge.convert.pipeline import ConversionLimits
-from pixelbridge.convert.sinks import S3MultipartSink
+from pixelbridge.convert.sinks import S3MultipartSink, resumable_s3_sinks
 from pixelbridge.ports import ArtifactResponse, DownloadInfo
 from pixelbridge.usecases.convert_build import ConvertBuild, Publication
 from pixelbridge.usecases.fetch_artifact import (
@@ -35,12 +37,11 @@ from pixelbridge.usecases.fetch_artifact import (
     OnePass,
 )
 from pixelbridge_local.template import create_tables
-from tests.integration.test_fetch_artifact import ranged_readers, s3_sinks
 from tests.support.archives import make_ue_like_targz
 from tests.support.fakes import RecordingHandoff, RecordingWorkflow
 
 MiB = 1024 * 1024
-BUCKET = "artifacts"  # the bucket test_fetch_artifact's sinks write to
+BUCKET = "artifacts"
 HANDOFF = "handoff"
 LAMBDA_TIMEOUT = 900.0
 LIMITS = FetchLimits(max_bytes=24 * 1024**3)  # reserve 60 s, as deployed
@@ -105,8 +106,8 @@ class Lambda:
         fetch = FetchArtifact(
             builds=self.builds,
             source=self.source,
-            open_reader=ranged_readers(self.source, lambda seconds: None, READS),
-            open_sink=s3_sinks(self.s3, PART),
+            open_reader=artifact_readers(self.source, READS, sleep=lambda seconds: None),
+            open_sink=resumable_s3_sinks(self.s3, BUCKET, part_size=PART),
             limits=limits,
             one_pass=self.one_pass,
             continue_fetch=self,
@@ -224,10 +225,6 @@ def test_every_invocation_writes_a_heartbeat_and_the_checkpoint_resumes_the_md5(
     checkpoint = first[CHECKPOINT_FIELD]
     assert checkpoint["offset"] % PART == 0 and len(checkpoint["etags"]) == checkpoint["offset"] // PART
     # The saved MD5 state is the MD5 of exactly the bytes before the checkpoint's offset.
-    import base64
-
-    import rehashes
-
     state = rehashes.PyMd5.deserialize(base64.b64decode(checkpoint["md5State"]))
     state.update(artifact[int(checkpoint["offset"]) :])
     assert state.finalize() == hashlib.md5(artifact, usedforsecurity=False).hexdigest()

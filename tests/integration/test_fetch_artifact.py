@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,18 +15,11 @@ from moto import mock_aws
 
 from pixelbridge.adapters.buildpixel import BuildPixelClient
 from pixelbridge.adapters.builds import BuildRepository
-from pixelbridge.adapters.ranged_reader import ArtifactRangeSource, ParallelRangedReader, RangedReadConfig
+from pixelbridge.adapters.ranged_reader import RangedReadConfig, artifact_readers
 from pixelbridge.adapters.secrets import MissingSecretValue
 from pixelbridge.adapters.store import pull_key
 from pixelbridge.adapters.url_guard import UrlPolicy
-from pixelbridge.convert.sinks import S3MultipartSink
-from pixelbridge.domain.uploads import UploadState
-from pixelbridge.ports import (
-    ArtifactReaderFactory,
-    BuildPixelPort,
-    BuildPixelUnavailable,
-    ResumableSinkFactory,
-)
+from pixelbridge.convert.sinks import resumable_s3_sinks
 from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits
 from pixelbridge_local.buildpixel_sim import BuildPixelSimulator
 from pixelbridge_local.template import create_tables
@@ -35,29 +28,6 @@ BUCKET = "artifacts"
 API_TOKEN = "bp_integration_token_0123456789"
 MiB = 1024 * 1024
 ARTIFACT = random.Random(5).randbytes(3 * MiB + 12345)
-
-
-def ranged_readers(
-    client: BuildPixelPort, sleep: Callable[[float], None], config: RangedReadConfig = RangedReadConfig()
-) -> ArtifactReaderFactory:
-    """FetchFunction's reader (wiring.fetch_artifact) with an injected sleep."""
-
-    def open_reader(
-        url: str, size: int | None, start: int, budget: Callable[[], float]
-    ) -> ParallelRangedReader:
-        source = ArtifactRangeSource(client, url, size, budget=budget)
-        return ParallelRangedReader(
-            source, config, sleep=sleep, start=start, retry_on=(BuildPixelUnavailable,), budget=budget
-        )
-
-    return open_reader
-
-
-def s3_sinks(s3: Any, part_size: int = 5 * MiB) -> ResumableSinkFactory:
-    def open_sink(key: str, size: int | None, resume: UploadState | None, offset: int) -> S3MultipartSink:
-        return S3MultipartSink(s3, BUCKET, key, part_size=part_size, expected_size=size, resume=resume)
-
-    return open_sink
 
 
 @dataclass
@@ -90,8 +60,8 @@ class Harness:
         return FetchArtifact(
             builds=self.builds,
             source=client,
-            open_reader=ranged_readers(client, self.sleeps.append),
-            open_sink=s3_sinks(self.s3),
+            open_reader=artifact_readers(client, sleep=self.sleeps.append),
+            open_sink=resumable_s3_sinks(self.s3, BUCKET, part_size=5 * MiB),
             limits=FetchLimits(max_bytes=max_bytes),
             sleep=self.sleeps.append,
         )

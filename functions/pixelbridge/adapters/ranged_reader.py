@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from pixelbridge.ports import ArtifactUrlRefused, BuildPixelPort, BuildPixelUnavailable, DeadlineReached
+from pixelbridge.ports import (
+    ArtifactReaderFactory,
+    ArtifactUrlRefused,
+    BuildPixelPort,
+    BuildPixelUnavailable,
+    DeadlineReached,
+)
 
 MiB = 1024 * 1024
 READ_CHUNK = 1 * MiB  # bodies are copied into one preallocated buffer per range: no joined copy at the end
@@ -365,3 +371,23 @@ def _until(chunks: Iterable[bytes], budget: Callable[[], float]) -> Iterable[byt
         if budget() <= 0:
             raise DeadlineReached("the range did not arrive in time")
         yield chunk
+
+
+def artifact_readers(
+    client: BuildPixelPort,
+    config: RangedReadConfig | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ArtifactReaderFactory:
+    """FetchFunction's reader: parallel ranges of the artifact through ``client``, bounded by a budget."""
+
+    def open_reader(
+        url: str, size: int | None, start: int, budget: Callable[[], float]
+    ) -> ParallelRangedReader:
+        source = ArtifactRangeSource(client, url, size, budget=budget)
+        retry_on = (BuildPixelUnavailable,)
+        return ParallelRangedReader(
+            source, config, sleep=sleep, start=start, retry_on=retry_on, budget=budget
+        )
+
+    return open_reader

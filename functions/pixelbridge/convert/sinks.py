@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeAlias
 
@@ -345,3 +346,27 @@ class S3MultipartSink(io.RawIOBase):
             for future in done:
                 index = self._in_flight.pop(future)
                 self._etags[index] = future.result()  # re-raises an upload error here, in the caller
+
+
+def resumable_s3_sinks(
+    s3_client: Any, bucket: str, *, part_size: int, content_type: str = "application/gzip"
+) -> Callable[[str, int | None, UploadState | None, int], S3MultipartSink]:
+    """(key, expected size, upload to continue, its byte count) -> a sink: FetchFunction's raw artifact."""
+
+    def open_sink(
+        key: str, expected_size: int | None, resume: UploadState | None, offset: int
+    ) -> S3MultipartSink:
+        sink = S3MultipartSink(
+            s3_client,
+            bucket,
+            key,
+            part_size=part_size,
+            content_type=content_type,
+            expected_size=size,
+            resume=resume,
+        )
+        if sink.tell() != offset:
+            raise ValueError(f"the upload holds {sink.tell()} bytes, not the {offset} the checkpoint says")
+        return sink
+
+    return open_sink
