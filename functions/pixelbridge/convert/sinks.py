@@ -362,7 +362,7 @@ def resumable_s3_sinks(
             key,
             part_size=part_size,
             content_type=content_type,
-            expected_size=size,
+            expected_size=expected_size,
             resume=resume,
         )
         if sink.tell() != offset:
