@@ -265,3 +265,20 @@ def test_a_wrong_md5_after_a_chained_download_fails_and_keeps_nothing(
     assert fetch_lambda.outcomes == ["continuing", "failed"]
     assert "MD5" in (builds.get("bad-md5") or {})["error"]
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0 and open_uploads(s3, BUCKET) == []
+
+
+def test_the_checkpoint_of_a_24_gib_upload_fits_a_build_record_with_room_to_spare() -> None:
+    from pixelbridge.adapters.item_size import MAX_ITEM_BYTES, item_size
+    from pixelbridge.convert.sinks import choose_part_size
+    from pixelbridge.domain.uploads import UploadState
+    from pixelbridge.usecases.fetch_artifact import FetchCheckpoint
+    from pixelbridge.wiring import FETCH_PART_SIZE
+
+    size = 24 * 1024**3
+    part_size = choose_part_size(FETCH_PART_SIZE, size)
+    parts = size // part_size  # every part but the last is in a checkpoint at most
+    etag = '"' + "0123456789abcdef" * 2 + '"'
+    upload = UploadState(pull_key("b" * 64), "u" * 128, part_size, (etag,) * parts)
+    checkpoint = FetchCheckpoint(upload, parts * part_size, b"s" * 88, 30).to_record()
+    assert parts == 1536
+    assert item_size({CHECKPOINT_FIELD: checkpoint}) < MAX_ITEM_BYTES // 6  # ~57 KB of the 400 KB item
