@@ -195,7 +195,7 @@ FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
         }
     ),
     "pixelbridge.handlers.fetch.handler": frozenset(
-        {"builds_table", "artifact_bucket", "buildpixel_secret_arn"}
+        {"builds_table", "artifact_bucket", "handoff_bucket", "buildpixel_secret_arn", "state_machine_arn"}
     ),
     "pixelbridge.handlers.convert.handler": frozenset(
         {"builds_table", "artifact_bucket", "handoff_bucket", "idempotency_table", "state_machine_arn"}

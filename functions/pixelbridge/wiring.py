@@ -399,14 +399,12 @@ def fetch_artifact(seconds_left: Callable[[], float], own_function: str | None =
 
     source = _use(_overrides.buildpixel, buildpixel)
 
-    one_pass = None
-    if settings.state_machine_arn_ and settings.handoff_bucket_:
-        publication = Publication(
-            builds=_use(_overrides.builds, builds),
-            handoff=_use(_overrides.handoff, handoff),
-            workflow=_use(_overrides.workflow, workflow),
-        )
-        one_pass = OnePass(publication, _overrides.zip_sinks or _s3_zip_sinks(s3), _conversion_limits())
+    publication = Publication(
+        builds=_use(_overrides.builds, builds),
+        handoff=_use(_overrides.handoff, handoff),
+        workflow=_use(_overrides.workflow, workflow),
+    )
+    one_pass = OnePass(publication, _overrides.zip_sinks or _s3_zip_sinks(s3), _conversion_limits())
     return FetchArtifact(
         builds=_use(_overrides.builds, builds),
         source=source,

@@ -433,7 +433,10 @@ class FetchArtifact:
         except Exception as error:  # the zip is published; only the copy kept for retries is missing
             self._builds.record_event(build_id, "artifact not kept", f"{type(error).__name__}")
         self._forget_checkpoint(build_id)
-        one_pass.publication.start_release(build_id, release_execution_name(moved))
+        try:
+            one_pass.publication.start_release(build_id, release_execution_name(moved))
+        except Exception as error:  # the zip is published: the reconciler looks into a converted build
+            self._builds.record_event(build_id, "release not started", type(error).__name__)
         return FetchOutcome(build_id, "converted")
 
     # -- time and checkpoints --------------------------------------------------------------------------
