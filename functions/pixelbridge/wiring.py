@@ -377,7 +377,7 @@ def fetch_artifact(seconds_left: Callable[[], float], own_function: str | None =
     """``own_function``: this FetchFunction's ARN, invoked again to continue a download."""
     from pixelbridge.adapters.buildpixel import BuildPixelClient, session_with_pool
     from pixelbridge.adapters.fetch_starter import LambdaFetchStarter
-    from pixelbridge.adapters.ranged_reader import artifact_readers
+    from pixelbridge.adapters.ranged_reader import RangedReadConfig, artifact_readers
     from pixelbridge.adapters.url_guard import UrlPolicy
     from pixelbridge.convert.sinks import resumable_s3_sinks
     from pixelbridge.usecases.convert_build import Publication
@@ -408,9 +408,11 @@ def fetch_artifact(seconds_left: Callable[[], float], own_function: str | None =
     return FetchArtifact(
         builds=_use(_overrides.builds, builds),
         source=source,
-        open_reader=artifact_readers(source),
+        open_reader=artifact_readers(source, RangedReadConfig(range_size=settings.fetch_range_bytes)),
         open_sink=resumable_s3_sinks(s3, settings.artifact_bucket, part_size=FETCH_PART_SIZE),
-        limits=FetchLimits(max_bytes=settings.max_artifact_bytes),
+        limits=FetchLimits(
+            max_bytes=settings.max_artifact_bytes, reserve_seconds=settings.fetch_reserve_seconds
+        ),
         one_pass=one_pass,
         continue_fetch=_use(_overrides.fetch_starter, lambda: LambdaFetchStarter(own_function or "")),
         seconds_left=seconds_left,
