@@ -15,6 +15,7 @@ import io
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -27,6 +28,7 @@ from pixelbridge.adapters.ranged_reader import RangedReadConfig, artifact_reader
 from pixelbridge.adapters.store import InboxStore, pull_key
 from pixelbridge.convert.pipeline import ConversionLimits
 from pixelbridge.convert.sinks import S3MultipartSink, resumable_s3_sinks
+from pixelbridge.domain.timeline import iso
 from pixelbridge.ports import ArtifactResponse, DownloadInfo
 from pixelbridge.usecases.convert_build import ConvertBuild, Publication
 from pixelbridge.usecases.fetch_artifact import (
@@ -85,6 +87,23 @@ class MeteredBuildPixel:
             self.clock.advance(len(chunk) / self.rate)
             self.served += len(chunk)
             yield chunk
+
+
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(1_700_000_000 + seconds, UTC)
+
+
+class HeartbeatLog(BuildRepository):
+    """The builds table, noting every ``fetchHeartbeatAt`` written (and whether a checkpoint came with it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.beats: list[tuple[str, bool]] = []
+
+    def set_fields(self, build_id: str, fields: dict[str, Any], **options: Any) -> Any:
+        if HEARTBEAT_FIELD in fields:
+            self.beats.append((fields[HEARTBEAT_FIELD], CHECKPOINT_FIELD in fields))
+        return super().set_fields(build_id, fields, **options)
 
 
 @dataclass
@@ -213,15 +232,19 @@ def test_a_pull_three_invocations_long_completes_from_checkpoints_and_converts(
 def test_every_invocation_writes_a_heartbeat_and_the_checkpoint_resumes_the_md5(
     aws: tuple[Any, BuildRepository], artifact: bytes
 ) -> None:
-    s3, builds = aws
+    s3, _ = aws
     clock = FakeClock()
+    # The records' clock is the fake one too: each heartbeat is the (fake) time it was written.
+    builds = HeartbeatLog(
+        create_tables(boto3.client("dynamodb", region_name="us-east-1"), prefix="clocked")["BuildsTable"],
+        dynamodb=boto3.resource("dynamodb", region_name="us-east-1"),
+        clock=lambda: at(clock.now),
+    )
     source = MeteredBuildPixel(artifact, clock, rate=len(artifact) / (2.5 * 840))
     fetch_lambda = Lambda(s3, builds, source, one_pass=None)
     received(builds, "beat")
-    heartbeats = []
     assert fetch_lambda.invoke("beat") == "continuing"
     first = builds.get("beat") or {}
-    heartbeats.append(first[HEARTBEAT_FIELD])
     checkpoint = first[CHECKPOINT_FIELD]
     assert checkpoint["offset"] % PART == 0 and len(checkpoint["etags"]) == checkpoint["offset"] // PART
     # The saved MD5 state is the MD5 of exactly the bytes before the checkpoint's offset.
@@ -231,13 +254,18 @@ def test_every_invocation_writes_a_heartbeat_and_the_checkpoint_resumes_the_md5(
     # The next invocation asks for bytes from the checkpoint on, never from byte 0.
     asked_before = len(source.requests)
     clock.advance(5)
+    invocation_two = clock.now
     assert fetch_lambda.invoke("beat") == "continuing"
     assert min(start for start, _ in source.requests[asked_before:]) == checkpoint["offset"]
-    heartbeats.append((builds.get("beat") or {})[HEARTBEAT_FIELD])
+    invocation_three = clock.now
     assert fetch_lambda.invoke("beat") == "stored"
-    assert (
-        len(heartbeats) == 2 and s3.get_object(Bucket=BUCKET, Key=pull_key("beat"))["Body"].read() == artifact
-    )
+    assert s3.get_object(Bucket=BUCKET, Key=pull_key("beat"))["Body"].read() == artifact
+    # A heartbeat when each invocation starts, and one with every checkpoint (two: invocations 1 and 2).
+    starts = [0.0, invocation_two, invocation_three]
+    at_start = [beat for beat, with_checkpoint in builds.beats if not with_checkpoint]
+    assert at_start == [iso(at(seconds)) for seconds in starts]
+    assert sum(with_checkpoint for _, with_checkpoint in builds.beats) >= 2
+    assert [beat for beat, _ in builds.beats] == sorted(beat for beat, _ in builds.beats)
 
 
 def test_a_host_that_stalls_a_whole_invocation_fails_the_build_instead_of_chaining_forever(

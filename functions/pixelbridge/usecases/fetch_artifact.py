@@ -29,10 +29,11 @@ are never logged or recorded.
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rehashes
 
@@ -61,6 +62,9 @@ from pixelbridge.ports import (
     ZipSinkFactory,
 )
 from pixelbridge.usecases.convert_build import Publication
+
+if TYPE_CHECKING:
+    from pixelbridge.ports import UploadingZipSink
 
 MiB = 1024 * 1024
 READ_SIZE = 1 * MiB
@@ -328,7 +332,12 @@ class FetchArtifact:
         if record["status"] != BuildStatus.RECEIVED:
             # A repeated invocation (Lambda async retry) after the artifact is already stored.
             return FetchOutcome(build_id, f"skipped: build is already {record['status']}")
-        resume = FetchCheckpoint.from_record(record.get(CHECKPOINT_FIELD))
+        try:
+            resume = FetchCheckpoint.from_record(record.get(CHECKPOINT_FIELD))
+        except (KeyError, TypeError, ValueError):
+            self._builds.remove_fields(build_id, [CHECKPOINT_FIELD])
+            unreadable = _Transfer(pull_key(build_id), self.limits.max_bytes, self._open_sink, None)
+            return self._fail(build_id, unreadable, "the fetch checkpoint is unreadable")
         self._invocations = (resume.invocations if resume else 0) + 1
         self._started_left = self._checkpointed_left = self._seconds_left()
         self._builds.set_fields(build_id, {HEARTBEAT_FIELD: self._builds.now_iso()})
@@ -381,7 +390,7 @@ class FetchArtifact:
             download.drain()  # nothing follows the gzip data (the converter refuses trailing bytes)
             summary = transfer.verify()
         except OutOfTime as stop:
-            sink.abort()
+            _abort(sink)
             download.projecting = False
             self._builds.record_event(
                 build_id, "one pass given up", f"{stop}; the download goes on alone, then ConvertFunction"
@@ -390,13 +399,13 @@ class FetchArtifact:
                 raise
             return None
         except ArchiveRejected as rejected:
-            sink.abort()
+            _abort(sink)
             raise FetchFailed(str(rejected)) from None
         except FetchFailed:
-            sink.abort()  # an MD5 mismatch discards the zip before anyone can download it
+            _abort(sink)  # an MD5 mismatch discards the zip before anyone can download it
             raise
         except Exception as error:  # the zip upload failed: the two-pass way still converts the build
-            sink.abort()
+            _abort(sink)
             download.projecting = False
             self._builds.record_event(
                 build_id, "one pass failed", f"{type(error).__name__}; downloading alone"
@@ -531,7 +540,7 @@ class FetchArtifact:
         self._builds.record_event(
             build_id, "download interrupted", f"{error}; resuming at byte {transfer.offset} in {delay:.0f} s"
         )
-        self._sleep(delay)
+        self._sleep(min(delay, max(0.0, self.budget())))  # never past the deadline
         return failures
 
     # -- endings -------------------------------------------------------------------------------------
@@ -569,3 +578,10 @@ class FetchArtifact:
         record = self._builds.get(build_id) or {}
         if CHECKPOINT_FIELD in record:
             self._builds.remove_fields(build_id, [CHECKPOINT_FIELD])
+
+
+def _abort(sink: UploadingZipSink) -> None:
+    """Abort the zip's upload. If even that fails nothing was published (an incomplete upload is no
+    object), and the bucket's lifecycle rule removes it."""
+    with contextlib.suppress(Exception):
+        sink.abort()
