@@ -28,8 +28,9 @@ from pixelbridge.adapters.ranged_reader import RangedReadConfig, artifact_reader
 from pixelbridge.adapters.store import InboxStore, pull_key
 from pixelbridge.convert.pipeline import ConversionLimits
 from pixelbridge.convert.sinks import S3MultipartSink, resumable_s3_sinks
+from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.domain.timeline import iso
-from pixelbridge.ports import ArtifactResponse, DownloadInfo
+from pixelbridge.ports import ArtifactResponse, ArtifactUrlRefused, DownloadInfo
 from pixelbridge.usecases.convert_build import ConvertBuild, Publication
 from pixelbridge.usecases.fetch_artifact import (
     CHECKPOINT_FIELD,
@@ -49,6 +50,7 @@ LAMBDA_TIMEOUT = 900.0
 LIMITS = FetchLimits(max_bytes=24 * 1024**3)  # reserve 60 s, as deployed
 PART = 5 * MiB
 READS = RangedReadConfig(range_size=1 * MiB, connections=2)
+FAST_ENOUGH = 1e12  # bytes per fake second
 INVOCATIONS_WORTH = 24 * 1024**3 / (10e6 * (LAMBDA_TIMEOUT - LIMITS.reserve_seconds))  # ~3.07
 
 
@@ -310,3 +312,23 @@ def test_the_checkpoint_of_a_24_gib_upload_fits_a_build_record_with_room_to_spar
     checkpoint = FetchCheckpoint(upload, parts * part_size, b"s" * 88, 30).to_record()
     assert parts == 1536
     assert item_size({CHECKPOINT_FIELD: checkpoint}) < MAX_ITEM_BYTES // 6  # ~57 KB of the 400 KB item
+
+
+def test_a_fetch_that_fails_after_the_build_moved_on_leaves_it_as_it_is(
+    aws: tuple[Any, BuildRepository], artifact: bytes
+) -> None:
+    s3, builds = aws
+
+    class StoredMeanwhile(MeteredBuildPixel):
+        """A duplicate invocation stores the build, then this one's host refuses the URL."""
+
+        def open_artifact(self, url: str, *, start: int = 0, stop: int | None = None) -> ArtifactResponse:
+            builds.transition(
+                "dup", BuildStatus.STORED, event="stored", fields={"artifactKey": pull_key("dup")}
+            )
+            raise ArtifactUrlRefused("artifact URL refused: not an allowed artifact host")
+
+    fetch_lambda = Lambda(s3, builds, StoredMeanwhile(artifact, FakeClock(), FAST_ENOUGH), one_pass=None)
+    received(builds, "dup")
+    assert fetch_lambda.invoke("dup").startswith("abandoned: artifact URL refused")
+    assert (builds.get("dup") or {})["status"] == "stored"

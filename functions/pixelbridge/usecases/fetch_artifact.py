@@ -627,6 +627,8 @@ class FetchArtifact:
         return FetchOutcome(build_id, "stored")
 
     def _fail(self, build_id: str, transfer: _Transfer, reason: str) -> FetchOutcome:
+        if not self._still_wanted(build_id):  # e.g. a duplicate invocation already stored or converted it
+            return FetchOutcome(build_id, f"abandoned: {reason}; the build moved on")
         try:
             transfer.abort()
         except Exception as error:  # the bucket's lifecycle rule aborts stale uploads after a day
