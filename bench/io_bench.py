@@ -11,12 +11,14 @@ Printed, never asserted. Tables:
 1. CPU: the converter vs single-core isal gunzip on both inputs -- the realistic one (``.pak`` content
    Huffman-coded like compressed assets: inflates at real speed) and the repository's generator (random
    ``.pak`` content: stored deflate blocks, which inflate ~4x faster and flatter the converter).
-2. Time to published zip, realistic input: today's two passes with one stream each, the same with
-   N-connection ranged reads, and one pass (download -> tee raw to S3 -> converter -> zip upload), the
-   one pass being a composition inside this benchmark (FetchFunction does not do it yet).
-3. Largest build that fits in 15 minutes at 10, 30 and 90 MB/s per connection: the ranged read rate is
-   measured at each rate; the converter rate is table 1's; two passes are two Lambda invocations, so the
-   slower of the two phases bounds them.
+2. Time to published zip, realistic input: the path before FetchFunction read in ranges (one stream to
+   S3, then one stream to the converter), then FetchFunction's own code (``FetchArtifact``) at 1 and N
+   connections: two passes (download alone, then ConvertFunction's converter over N ranges of the stored
+   artifact) and one pass (download -> tee to the kept raw artifact -> converter -> zip upload).
+3. Pulls past one invocation: the largest build one pass finishes in one invocation, and the modelled time
+   of a 10 GB and a 24 GB pull at 10, 30 and 90 MB/s per BuildPixel connection. A pull that cannot finish
+   in one pass goes on in checkpointed invocations (the download alone, 840 s each), then ConvertFunction
+   converts it from S3 (S3 at 90 MB/s per connection, whatever BuildPixel's rate).
 """
 
 from __future__ import annotations
@@ -131,24 +133,10 @@ def ensure_inputs(workdir: Path, size_mb: int) -> dict[str, Path]:
 # --- scenarios (child processes) --------------------------------------------------------------------------
 
 
-class TeeToSink(io.RawIOBase):
-    """One pass: every byte the converter reads from the download is also written to the raw-artifact
-    upload and hashed (what FetchFunction keeps for retry and audit)."""
+def _loopback() -> Any:
+    from pixelbridge.adapters.url_guard import UrlPolicy
 
-    def __init__(self, source: Any, raw_sink: Any) -> None:
-        super().__init__()
-        self._source = source
-        self._raw = raw_sink
-        self.md5 = hashlib.md5(usedforsecurity=False)
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1, /) -> bytes:
-        data: bytes = self._source.read(size)
-        self._raw.write(data)
-        self.md5.update(data)
-        return data
+    return UrlPolicy(allowed_hosts=frozenset(), allow_loopback_http=True)  # the shaped server
 
 
 def _download_single_stream(endpoint: str, s3: Any, size: int) -> None:
@@ -156,7 +144,7 @@ def _download_single_stream(endpoint: str, s3: Any, size: int) -> None:
     from pixelbridge.adapters.buildpixel import BuildPixelClient
     from pixelbridge.convert.sinks import S3MultipartSink
 
-    client = BuildPixelClient(endpoint, lambda: "unused")
+    client = BuildPixelClient(endpoint, lambda: "unused", artifact_urls=_loopback())
     response = client.open_artifact(f"{endpoint}/{BUCKET}/{ARTIFACT_KEY}")
     sink = S3MultipartSink(
         s3, BUCKET, "inbox/raw.tar.gz", expected_size=size, content_type="application/gzip"
@@ -168,24 +156,46 @@ def _download_single_stream(endpoint: str, s3: Any, size: int) -> None:
     sink.complete()
 
 
-def _download_ranged(endpoint: str, s3: Any, size: int, connections: int) -> None:
+def _fetch_function(endpoint: str, s3: Any, size: int, connections: int, one_pass: bool) -> None:
+    """FetchFunction's use case (ranged download, raw artifact teed to S3, MD5; with ``one_pass`` the
+    converter and the zip upload too), with in-memory records and the shaped server as BuildPixel."""
+    from pixelbridge.adapters.buildpixel import BuildPixelClient
+    from pixelbridge.adapters.ranged_reader import RangedReadConfig, artifact_readers
+    from pixelbridge.convert.pipeline import ConversionLimits
+    from pixelbridge.convert.sinks import S3MultipartSink, resumable_s3_sinks
+    from pixelbridge.ports import DownloadInfo
+    from pixelbridge.usecases.convert_build import Publication
+    from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits, OnePass
+    from tests.support.fakes import InMemoryBuilds, RecordingHandoff, RecordingWorkflow
 
-    from pixelbridge.adapters.ranged_reader import HttpRangeSource, ParallelRangedReader, RangedReadConfig
-    from pixelbridge.convert.sinks import S3MultipartSink
+    url = f"{endpoint}/{BUCKET}/{ARTIFACT_KEY}"
+    md5 = Path(os.environ["BENCH_ARTIFACT_MD5_FILE"]).read_text().strip()
 
-    reader = ParallelRangedReader(
-        HttpRangeSource(_session(connections), f"{endpoint}/{BUCKET}/{ARTIFACT_KEY}", size=size),
-        RangedReadConfig(connections=connections),
+    class ShapedBuildPixel(BuildPixelClient):
+        def download_info(self, build_id: str) -> DownloadInfo:
+            return DownloadInfo(url, None, size, md5)
+
+    client = ShapedBuildPixel(
+        endpoint, lambda: "unused", session=_session(connections), artifact_urls=_loopback()
     )
-    sink = S3MultipartSink(
-        s3, BUCKET, "inbox/raw.tar.gz", expected_size=size, content_type="application/gzip"
+    builds = InMemoryBuilds({"buildId": "bench", "status": "received", "source": "pull"})
+    publication = Publication(builds=builds, handoff=RecordingHandoff(), workflow=RecordingWorkflow())
+    zip_sinks = OnePass(
+        publication,
+        lambda key, expected: S3MultipartSink(s3, BUCKET, "handoff/out.zip", expected_size=expected),
+        ConversionLimits(),
     )
-    md5 = hashlib.md5(usedforsecurity=False)
-    with reader:
-        while chunk := reader.read(8 * MiB):
-            sink.write(chunk)
-            md5.update(chunk)
-    sink.complete()
+    fetch = FetchArtifact(
+        builds=builds,
+        source=client,
+        open_reader=artifact_readers(client, RangedReadConfig(connections=connections)),
+        open_sink=resumable_s3_sinks(s3, BUCKET, part_size=16 * MiB),
+        limits=FetchLimits(max_bytes=24 * 1024**3),
+        one_pass=zip_sinks if one_pass else None,
+    )
+    result = fetch("bench", None).result
+    if result != ("converted" if one_pass else "stored"):
+        raise SystemExit(f"FetchFunction ended {result}: {(builds.get('bench') or {}).get('error')}")
 
 
 def _session(connections: int) -> Any:
@@ -214,20 +224,6 @@ def _convert_stored(s3: Any, size: int, connections: int) -> None:
     sink.complete()
 
 
-def _one_pass(endpoint: str, s3: Any, size: int, connections: int) -> None:
-    from pixelbridge.adapters.ranged_reader import HttpRangeSource, ParallelRangedReader, RangedReadConfig
-    from pixelbridge.convert.pipeline import convert_targz_to_zip
-    from pixelbridge.convert.sinks import S3MultipartSink
-
-    raw = S3MultipartSink(s3, BUCKET, "inbox/raw.tar.gz", expected_size=size, content_type="application/gzip")
-    zip_sink = S3MultipartSink(s3, BUCKET, "handoff/out.zip", expected_size=size)
-    source = HttpRangeSource(_session(connections), f"{endpoint}/{BUCKET}/{ARTIFACT_KEY}", size=size)
-    with ParallelRangedReader(source, RangedReadConfig(connections=connections)) as reader:
-        convert_targz_to_zip(TeeToSink(reader, raw), zip_sink)
-    raw.complete()
-    zip_sink.complete()
-
-
 def _read_only(endpoint: str, size: int, connections: int) -> None:
     """The ranged read rate alone (bytes discarded)."""
     from bench.shaped_server import s3_client
@@ -250,9 +246,9 @@ def run_child(job: dict[str, Any]) -> dict[str, float]:
     s3 = s3_client(endpoint, connections=connections + 4) if endpoint else None
     phases: dict[str, Callable[[], None]] = {
         "download_single": lambda: _download_single_stream(endpoint, s3, size),
-        "download_ranged": lambda: _download_ranged(endpoint, s3, size, connections),
+        "fetch_function": lambda: _fetch_function(endpoint, s3, size, connections, one_pass=False),
         "convert": lambda: _convert_stored(s3, size, connections),
-        "one_pass": lambda: _one_pass(endpoint, s3, size, connections),
+        "one_pass": lambda: _fetch_function(endpoint, s3, size, connections, one_pass=True),
         "read_only": lambda: _read_only(endpoint, int(job.get("read_bytes", size)), connections),
         "isal_gunzip": lambda: _isal_gunzip(Path(job["input"])),
         "converter_null": lambda: _converter_null(Path(job["input"])),
@@ -393,19 +389,20 @@ def print_transfer_table(artifact: Path, args: argparse.Namespace) -> None:
         f"{args.rate_mb_s:.0f} MB/s + {args.first_byte_ms:.0f} ms per connection"
     )
     scenarios = [
-        ("today: fetch 1 stream, then convert 1 stream", ["download_single", "convert"], 1),
-        (f"fetch 1 stream, then convert {n} ranges", ["download_single", "convert"], n),
-        (f"fetch {n} ranges, then convert {n} ranges", ["download_ranged", "convert"], n),
-        ("one pass, 1 connection (bench composition)", ["one_pass"], 1),
-        (f"one pass, {n} connections (bench composition)", ["one_pass"], n),
+        ("before: fetch 1 stream, then convert 1 stream", ["download_single", "convert"], 1),
+        ("two passes, 1 connection each", ["fetch_function", "convert"], 1),
+        (f"two passes, {n} connections each", ["fetch_function", "convert"], n),
+        ("one pass (FetchFunction), 1 connection", ["one_pass"], 1),
+        (f"one pass (FetchFunction), {n} connections", ["one_pass"], n),
     ]
-    header = f"{'path':<48} {'seconds':>8} {'MB/s':>6} {'x today':>8} {'peak RSS MB':>12}"
+    header = f"{'path':<48} {'seconds':>8} {'MB/s':>6} {'x before':>8} {'peak RSS MB':>12}"
     print(header + "\n" + "-" * len(header))
     root = args.workdir / "shaped"
     (root / BUCKET).mkdir(parents=True, exist_ok=True)
     served = root / BUCKET / ARTIFACT_KEY
     served.unlink(missing_ok=True)
     os.link(artifact, served)
+    _write_md5(artifact)
     server = serve(root, args.rate_mb_s, args.first_byte_ms)
     today = 0.0
     try:
@@ -421,25 +418,44 @@ def print_transfer_table(artifact: Path, args: argparse.Namespace) -> None:
         server.stop()
 
 
+def _write_md5(artifact: Path) -> None:
+    """BuildPixel's checksumMd5 of the artifact, once (the children read it from this file)."""
+    md5_file = artifact.with_suffix(".md5")
+    if not md5_file.exists() or md5_file.stat().st_mtime < artifact.stat().st_mtime:
+        digest = hashlib.md5(usedforsecurity=False)
+        with open(artifact, "rb") as handle:
+            while block := handle.read(8 * MiB):
+                digest.update(block)
+        md5_file.write_text(digest.hexdigest())
+    os.environ["BENCH_ARTIFACT_MD5_FILE"] = str(md5_file)
+
+
+RESERVE_SECONDS = 60  # FetchLimits.reserve_seconds: each invocation downloads for 840 s at most
+S3_RATE = (
+    90.0  # MB/s per connection: ConvertFunction reads the stored artifact from S3 whatever BuildPixel gives
+)
+
+
 def print_largest_build_table(artifact: Path, converter_rate: float, args: argparse.Namespace) -> None:
     from bench.shaped_server import serve
 
     n = args.connections
     print(
-        f"\n3. Largest build that fits one 15-minute invocation (converter {converter_rate:.0f} MB/s, "
-        f"from table 1; read rates measured; GB = 10^9 B)"
+        f"\n3. Pulls past one invocation (converter {converter_rate:.0f} MB/s from table 1; read rates"
+        f" measured; GB = 10^9 B; {LAMBDA_SECONDS - RESERVE_SECONDS} s of download per invocation)"
     )
     header = (
-        f"{'MB/s per conn':>13} {'read 1 conn':>12} {f'read {n} conn':>12} {'2 passes, fetch 1':>18}"
-        f" {f'2 passes, fetch {n}*':>19} {f'1 pass, {n} conn*':>17} {'10 GB pull, 1 pass*':>20}"
+        f"{'MB/s per conn':>13} {'read 1 conn':>12} {f'read {n} conn':>12} {'1 pass fits':>12}"
+        f" {'10 GB pull':>24} {'24 GB pull':>24}"
     )
     print(header + "\n" + "-" * len(header))
     root = args.workdir / "shaped"
-    for rate in (10.0, 30.0, 90.0):
+    reads: dict[float, dict[int, float]] = {}
+    for rate in sorted({10.0, 30.0, 90.0, S3_RATE}):
         server = serve(root, rate, args.first_byte_ms)
         try:
             sample = int(min(artifact.stat().st_size, rate * 1e6 * 6 * n))  # ~6 s per measurement
-            reads = {}
+            reads[rate] = {}
             for connections in (1, n):
                 read_bytes = min(sample, int(rate * 1e6 * 6 * connections))
                 job = {
@@ -449,26 +465,47 @@ def print_largest_build_table(artifact: Path, converter_rate: float, args: argpa
                     "phases": ["read_only"],
                     "read_bytes": read_bytes,
                 }
-                reads[connections] = read_bytes / 1e6 / measure(job)["seconds"]
+                reads[rate][connections] = read_bytes / 1e6 / measure(job)["seconds"]
         finally:
             server.stop()
-        # Two passes: FetchFunction (one stream from BuildPixel) and ConvertFunction (N ranges) each get
-        # their own 15 minutes, so the slower phase bounds the build.
-        fetch_one = LAMBDA_SECONDS * min(reads[1], min(converter_rate, reads[n])) / 1e3
-        two_parallel = LAMBDA_SECONDS * min(reads[n], min(converter_rate, reads[n])) / 1e3
-        one_pass_rate = min(converter_rate, reads[n])
-        one_pass = LAMBDA_SECONDS * one_pass_rate / 1e3
-        ten_gb = 10e3 / one_pass_rate
+    convert_rate = min(converter_rate, reads[S3_RATE][n])  # ConvertFunction over N ranges of S3
+    for rate in (10.0, 30.0, 90.0):
+        download = reads[rate][n]
+        one_pass_rate = min(converter_rate, download)
+        fits = (LAMBDA_SECONDS - RESERVE_SECONDS) * one_pass_rate / 1e3
+        cells = [_pull_time(gb, one_pass_rate, download, convert_rate) for gb in (10, 24)]
         print(
-            f"{rate:>13.0f} {reads[1]:>10.0f}/s {reads[n]:>10.0f}/s {fetch_one:>16.0f}GB"
-            f" {two_parallel:>17.0f}GB {one_pass:>15.0f}GB {ten_gb:>18.0f} s"
+            f"{rate:>13.0f} {reads[rate][1]:>10.0f}/s {download:>10.0f}/s {fits:>10.0f}GB"
+            f" {cells[0]:>24} {cells[1]:>24}"
         )
+    capped = 10.0  # a host that gives 10 MB/s in all, however many connections (modelled, not measured)
+    cells = [_pull_time(gb, min(converter_rate, capped), capped, convert_rate) for gb in (10, 24)]
+    fits = (LAMBDA_SECONDS - RESERVE_SECONDS) * capped / 1e3
+    print(f"{'10 in total':>13} {'':>12} {capped:>10.0f}/s {fits:>10.1f}GB {cells[0]:>24} {cells[1]:>24}")
     print(
-        "* not built yet: FetchFunction downloads with one stream (this branch parallelises the converter's\n"
-        "  read of the stored artifact), so the largest pull that fits is the 'fetch 1' column.\n"
-        "(the converter rate is this machine's; on Lambda it is the one-core rate measured there. "
-        "On this shared 2-core machine the server, the client and the converter compete for CPU.)"
+        "One pass finishes in the first invocation when the build fits; otherwise it is given up after\n"
+        "10 s, the download goes on alone in checkpointed invocations (each loses <= 16 MiB + read-ahead),\n"
+        "then ConvertFunction converts from S3 in its own 15 minutes. The converter rate is this machine's:\n"
+        "on this shared 2-core machine the server, the client and the converter compete for CPU."
     )
+
+
+def _pull_time(gb: float, one_pass_rate: float, download_rate: float, convert_rate: float) -> str:
+    """Modelled seconds to the published zip, and the path taken."""
+    size_mb = gb * 1e3
+    window = LAMBDA_SECONDS - RESERVE_SECONDS
+    if size_mb / one_pass_rate <= window:
+        return f"{size_mb / one_pass_rate:.0f} s, 1 pass"
+    invocations = 1
+    left = size_mb - download_rate * (window - 10)  # the first invocation's one pass gives up after 10 s
+    lost_per_gap = (16 * MiB + 8 * 8 * MiB) / 1e6
+    while left > 0:
+        invocations += 1
+        left -= download_rate * window - lost_per_gap
+    # An invocation ends a few seconds after it stops reading (checkpoint, async invoke of the next one).
+    download_seconds = (invocations - 1) * (window + 5) + (left + download_rate * window) / download_rate
+    total = download_seconds + size_mb / convert_rate
+    return f"{total:.0f} s, {invocations} inv + convert"
 
 
 if __name__ == "__main__":

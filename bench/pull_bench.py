@@ -48,30 +48,22 @@ def run_child(job: dict[str, Any]) -> dict[str, float]:
 
     from pixelbridge.adapters.buildpixel import BuildPixelClient
     from pixelbridge.adapters.builds import BuildRepository
+    from pixelbridge.adapters.ranged_reader import artifact_readers
     from pixelbridge.adapters.store import pull_key
     from pixelbridge.convert.pipeline import convert_targz_to_zip
-    from pixelbridge.convert.sinks import S3MultipartSink
-    from pixelbridge.ports import ArtifactSink
+    from pixelbridge.convert.sinks import S3MultipartSink, resumable_s3_sinks
     from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits
 
     s3 = boto3.client("s3", region_name=REGION)
     builds = BuildRepository(job["table"], dynamodb=boto3.resource("dynamodb", region_name=REGION))
     baseline = peak_rss_mib()
 
-    def open_sink(key: str, expected_size: int | None) -> ArtifactSink:
-        return S3MultipartSink(
-            s3,
-            job["bucket"],
-            key,
-            part_size=16 * MiB,
-            expected_size=expected_size,
-            content_type="application/gzip",
-        )
-
+    client = BuildPixelClient(job["api_url"], lambda: API_TOKEN)
     fetch = FetchArtifact(
         builds=builds,
-        source=BuildPixelClient(job["api_url"], lambda: API_TOKEN),
-        open_sink=open_sink,
+        source=client,
+        open_reader=artifact_readers(client),
+        open_sink=resumable_s3_sinks(s3, job["bucket"], part_size=16 * MiB),
         limits=FetchLimits(max_bytes=24 * 1024**3),
     )
     started = time.perf_counter()

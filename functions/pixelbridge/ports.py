@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.statuses import BuildStatus
+from pixelbridge.domain.uploads import UploadState
 
 if TYPE_CHECKING:  # the converter's sink protocol; functions that never convert must not import it
     from pixelbridge.convert.sinks import ZipSink
@@ -237,7 +238,7 @@ class BuildPixelPort(Protocol):
     """BuildPixel's download API and artifact host (the pull path)."""
 
     def download_info(self, build_id: str) -> DownloadInfo: ...
-    def open_artifact(self, url: str, *, start: int = 0) -> ArtifactResponse: ...
+    def open_artifact(self, url: str, *, start: int = 0, stop: int | None = None) -> ArtifactResponse: ...
 
 
 class ArtifactSink(Protocol):
@@ -250,6 +251,41 @@ class ArtifactSink(Protocol):
 
 ArtifactSinkFactory = Callable[[str, "int | None"], ArtifactSink]
 """(inbox key, expected size or None) -> a sink that has started its multipart upload."""
+
+
+class DeadlineReached(Exception):
+    """The invocation's time budget ran out while waiting for bytes: stop and record a checkpoint."""
+
+
+class ArtifactReader(Protocol):
+    """The artifact's bytes from a start offset, in order (fetched ahead in parallel ranges).
+
+    ``read`` raises ``BuildPixelUnavailable`` (retries exhausted), ``ArtifactUrlExpired``,
+    ``ArtifactUrlRefused`` or ``DeadlineReached``; ``b""`` only at the end of the artifact."""
+
+    size: int
+
+    def read(self, size: int = -1, /) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class ArtifactReaderFactory(Protocol):
+    """(url, announced size or None, first byte, seconds the reader may still wait) -> a reader."""
+
+    def __call__(
+        self, url: str, size: int | None, start: int, budget: Callable[[], float]
+    ) -> ArtifactReader: ...
+
+
+class ResumableArtifactSink(ArtifactSink, Protocol):
+    """An ``ArtifactSink`` whose finished parts survive the invocation (see ``UploadState``)."""
+
+    def part_end(self, offset: int) -> int: ...
+    def durable(self, *, wait: bool) -> tuple[int, UploadState]: ...
+
+
+ResumableSinkFactory = Callable[[str, "int | None", "UploadState | None", int], ResumableArtifactSink]
+"""(inbox key, expected size, upload to continue or None, bytes already in it) -> a started sink."""
 
 
 # -- storage: the inbox and the handoff bucket ------------------------------------------------------

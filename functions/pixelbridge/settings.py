@@ -59,6 +59,9 @@ class Settings(BaseModel):
     convert_function_name_: str | None = Field(default=None, alias="CONVERT_FUNCTION_NAME", min_length=1)
     buildpixel_api_url: str = Field(default="https://api.buildpixel.io", alias="BUILDPIXEL_API_URL")
     max_artifact_bytes: int = Field(default=24 * 1024**3, alias="MAX_ARTIFACT_BYTES", ge=1)
+    # FetchFunction stops reading this long before its timeout to checkpoint (lowered only by local tests).
+    fetch_reserve_seconds: float = Field(default=60.0, alias="FETCH_RESERVE_SECONDS", gt=0)
+    fetch_range_bytes: int = Field(default=8 * 1024**2, alias="FETCH_RANGE_BYTES", ge=64 * 1024)
     artifact_allowed_hosts: str = Field(
         default="buildpixel.io,*.buildpixel.io", alias="ARTIFACT_ALLOWED_HOSTS"
     )
@@ -203,7 +206,7 @@ FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
         }
     ),
     "pixelbridge.handlers.fetch.handler": frozenset(
-        {"builds_table", "artifact_bucket", "buildpixel_secret_arn"}
+        {"builds_table", "artifact_bucket", "handoff_bucket", "buildpixel_secret_arn", "state_machine_arn"}
     ),
     "pixelbridge.handlers.convert.handler": frozenset(
         {"builds_table", "artifact_bucket", "handoff_bucket", "idempotency_table", "state_machine_arn"}

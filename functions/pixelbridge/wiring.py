@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from pixelbridge.adapters.store import InboxStore
     from pixelbridge.adapters.streampixel import StreampixelClient, StreampixelCredentials
     from pixelbridge.adapters.workflow import Workflow
+    from pixelbridge.convert.pipeline import ConversionLimits
     from pixelbridge.domain.routes import Route
     from pixelbridge.ports import (
         BuildPixelPort,
@@ -100,6 +101,20 @@ def s3_client() -> S3Client:
     # s3v4: presigned handoff URLs are SigV4 (botocore presigns SigV2 in us-east-1 otherwise, which
     # regions opened since 2014 refuse).
     return boto3.client("s3", config=Config(max_pool_connections=16, signature_version="s3v4"))
+
+
+@lru_cache(maxsize=1)
+def fetch_s3_client() -> S3Client:
+    """Part uploads bounded in time: connect 5 s + read 15 s, 2 attempts (~40 s, under the fetch reserve)."""
+    from botocore.config import Config
+
+    config = Config(
+        max_pool_connections=16,
+        connect_timeout=5,
+        read_timeout=15,
+        retries={"max_attempts": 2, "mode": "standard"},
+    )
+    return boto3.client("s3", config=config)
 
 
 @lru_cache(maxsize=1)
@@ -206,6 +221,7 @@ ALL_CACHED = (
     webhook_deliveries,
     inbox,
     s3_client,
+    fetch_s3_client,
     sfn_client,
     secrets,
     routes,
@@ -370,38 +386,54 @@ def streampixel_events() -> StreampixelEvents:
 
 def convert_build() -> ConvertBuild:
     from pixelbridge.adapters.multipart import parse_build_upload
-    from pixelbridge.convert.pipeline import ConversionLimits
-    from pixelbridge.convert.sinks import S3MultipartSink
     from pixelbridge.usecases.convert_build import ConvertBuild
-
-    settings = get_settings()
-
-    def open_s3_zip_sink(key: str, expected_size: int | None) -> S3MultipartSink:
-        return S3MultipartSink(s3_client(), settings.handoff_bucket, key, expected_size=expected_size)
 
     return ConvertBuild(
         builds=_use(_overrides.builds, builds),
         inbox=_use(_overrides.inbox, inbox),
         handoff=_use(_overrides.handoff, handoff),
         workflow=_use(_overrides.workflow, workflow),
-        open_zip_sink=_overrides.zip_sinks or open_s3_zip_sink,
+        open_zip_sink=_overrides.zip_sinks or _s3_zip_sinks(s3_client()),
         parse_upload=parse_build_upload,
-        limits=ConversionLimits(
-            max_total_bytes=settings.convert_max_total_bytes, max_entries=settings.convert_max_entries
-        ),
+        limits=_conversion_limits(),
+    )
+
+
+def _s3_zip_sinks(s3: S3Client) -> ZipSinkFactory:
+    from pixelbridge.convert.sinks import S3MultipartSink
+
+    bucket = get_settings().handoff_bucket
+
+    def open_s3_zip_sink(key: str, expected_size: int | None) -> S3MultipartSink:
+        return S3MultipartSink(s3, bucket, key, expected_size=expected_size)
+
+    return open_s3_zip_sink
+
+
+def _conversion_limits() -> ConversionLimits:
+    from pixelbridge.convert.pipeline import ConversionLimits
+
+    settings = get_settings()
+    return ConversionLimits(
+        max_total_bytes=settings.convert_max_total_bytes, max_entries=settings.convert_max_entries
     )
 
 
 FETCH_PART_SIZE = 16 * 1024 * 1024
 
 
-def fetch_artifact(seconds_left: Callable[[], float]) -> FetchArtifact:
+def fetch_artifact(seconds_left: Callable[[], float], own_function: str | None = None) -> FetchArtifact:
+    """``own_function``: this FetchFunction's ARN, invoked again to continue a download."""
     from pixelbridge.adapters.buildpixel import BuildPixelClient, session_with_pool
+    from pixelbridge.adapters.fetch_starter import LambdaFetchStarter
+    from pixelbridge.adapters.ranged_reader import RangedReadConfig, artifact_readers
     from pixelbridge.adapters.url_guard import UrlPolicy
-    from pixelbridge.convert.sinks import S3MultipartSink
-    from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits
+    from pixelbridge.convert.sinks import resumable_s3_sinks
+    from pixelbridge.usecases.convert_build import Publication
+    from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits, OnePass
 
     settings = get_settings()
+    s3 = fetch_s3_client()
 
     def buildpixel() -> BuildPixelClient:
         secret_arn = settings.buildpixel_secret_arn
@@ -414,21 +446,24 @@ def fetch_artifact(seconds_left: Callable[[], float]) -> FetchArtifact:
             ),
         )
 
-    def open_sink(key: str, expected_size: int | None) -> S3MultipartSink:
-        return S3MultipartSink(
-            s3_client(),
-            settings.artifact_bucket,
-            key,
-            part_size=FETCH_PART_SIZE,
-            content_type="application/gzip",
-            expected_size=expected_size,
-        )
+    source = _use(_overrides.buildpixel, buildpixel)
 
+    publication = Publication(
+        builds=_use(_overrides.builds, builds),
+        handoff=_use(_overrides.handoff, handoff),
+        workflow=_use(_overrides.workflow, workflow),
+    )
+    one_pass = OnePass(publication, _overrides.zip_sinks or _s3_zip_sinks(s3), _conversion_limits())
     return FetchArtifact(
         builds=_use(_overrides.builds, builds),
-        source=_use(_overrides.buildpixel, buildpixel),
-        open_sink=open_sink,
-        limits=FetchLimits(max_bytes=settings.max_artifact_bytes),
+        source=source,
+        open_reader=artifact_readers(source, RangedReadConfig(range_size=settings.fetch_range_bytes)),
+        open_sink=resumable_s3_sinks(s3, settings.artifact_bucket, part_size=FETCH_PART_SIZE),
+        limits=FetchLimits(
+            max_bytes=settings.max_artifact_bytes, reserve_seconds=settings.fetch_reserve_seconds
+        ),
+        one_pass=one_pass,
+        continue_fetch=_use(_overrides.fetch_starter, lambda: LambdaFetchStarter(own_function or "")),
         seconds_left=seconds_left,
     )
 

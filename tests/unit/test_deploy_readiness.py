@@ -62,9 +62,10 @@ def test_memory_above_new_account_quota_is_found(broken: Template, asl: str) -> 
     broken["Parameters"]["ConvertMemorySize"]["Default"] = 4096
     broken["Resources"]["ReleaseFunction"]["Properties"]["MemorySize"] = 3009
     found = findings(broken, asl, readiness.check_memory)
-    assert len(found) == 2
-    assert found[0].startswith("ConvertFunction: MemorySize 4096 MB")
-    assert found[1].startswith("ReleaseFunction: MemorySize 3009 MB")
+    assert len(found) == 3
+    assert found[0].startswith("FetchFunction: MemorySize 4096 MB")  # it converts too: same parameter
+    assert found[1].startswith("ConvertFunction: MemorySize 4096 MB")
+    assert found[2].startswith("ReleaseFunction: MemorySize 3009 MB")
 
 
 def test_routes_in_the_environment_are_found(broken: Template, asl: str) -> None:

@@ -8,6 +8,7 @@ last showed life. Clocks are injected: nothing here waits.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,11 +25,13 @@ from pixelbridge.domain.fetch_attempts import (
 from pixelbridge.domain.reconciliation import StuckThresholds
 from pixelbridge.domain.signatures import sign
 from pixelbridge.domain.timeline import iso
+from pixelbridge.domain.uploads import UploadState
 from pixelbridge.ports import (
+    ArtifactReader,
     ArtifactResponse,
-    ArtifactSink,
     DistributeResult,
     DownloadInfo,
+    ResumableArtifactSink,
     StreampixelCredentials,
     TestWebhookResult,
     UploadResult,
@@ -63,11 +66,15 @@ class StoppedMidDownload:
     def download_info(self, build_id: str) -> DownloadInfo:
         raise Stopped
 
-    def open_artifact(self, url: str, *, start: int = 0) -> ArtifactResponse:
+    def open_artifact(self, url: str, *, start: int = 0, stop: int | None = None) -> ArtifactResponse:
         raise AssertionError("the invocation was stopped before")
 
 
-def no_sink(key: str, size: int | None) -> ArtifactSink:
+def no_sink(key: str, size: int | None, resume: UploadState | None, part_size: int) -> ResumableArtifactSink:
+    raise AssertionError("nothing was downloaded")
+
+
+def no_reader(url: str, size: int | None, start: int, budget: Callable[[], float]) -> ArtifactReader:
     raise AssertionError("nothing was downloaded")
 
 
@@ -77,7 +84,11 @@ def pull_record(**fields: Any) -> dict[str, Any]:
 
 def stopped_fetch(builds: InMemoryBuilds) -> None:
     fetch = FetchArtifact(
-        builds=builds, source=StoppedMidDownload(), open_sink=no_sink, limits=FetchLimits(max_bytes=1 << 20)
+        builds=builds,
+        source=StoppedMidDownload(),
+        open_reader=no_reader,
+        open_sink=no_sink,
+        limits=FetchLimits(max_bytes=1 << 20),
     )
     with pytest.raises(Stopped):
         fetch("b-1", "https://artifacts.buildpixel.io/b-1.tar.gz?sig=secret")

@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from pixelbridge.adapters.ranged_reader import (
+    ArtifactRangeSource,
     HttpRangeSource,
     ParallelRangedReader,
     RangedReadConfig,
     RangeRefused,
     RangeUnavailable,
 )
+from pixelbridge.ports import ArtifactResponse, DeadlineReached, DownloadInfo
 
 RANGE = 1000
 DATA = random.Random(7).randbytes(10 * RANGE + 337)  # ten full ranges and a short last one
@@ -254,3 +256,60 @@ def test_fill_buffer_assembles_chunks_once_and_returns_a_short_body_short() -> N
     assert fill_buffer(iter([b"abc", b"de", b"f"]), 6) == b"abcdef"
     assert fill_buffer(iter([b"abc", b"de"]), 6) == b"abcde"  # the reader then retries the range
     assert fill_buffer(iter([b"abcdefgh"]), 6) == b"abcdef"
+
+
+class HangingSource(FakeSource):
+    """Never answers the ranges at or after ``hang_from`` until released (a host that stops sending)."""
+
+    def __init__(self, data: bytes, hang_from: int) -> None:
+        super().__init__(data)
+        self.hang_from = hang_from
+        self.release = threading.Event()
+
+    def fetch(self, start: int, stop: int) -> bytes:
+        if start >= self.hang_from:
+            self.release.wait()
+        return super().fetch(start, stop)
+
+
+def test_a_read_never_waits_past_the_budget_for_a_range_that_does_not_come() -> None:
+    source = HangingSource(DATA, hang_from=2 * RANGE)
+    budget = [30.0]  # seconds this invocation may still wait (an injected clock: nothing sleeps 30 s)
+    config = RangedReadConfig(range_size=RANGE, connections=2)
+    reader = ParallelRangedReader(source, config, budget=lambda: budget[0])
+    try:
+        assert reader.read(2 * RANGE) == DATA[:RANGE]
+        assert reader.read(2 * RANGE) == DATA[RANGE : 2 * RANGE]
+        budget[0] = 0.0  # the deadline: the hanging range must not block the reader
+        with pytest.raises(DeadlineReached):
+            reader.read(RANGE)
+    finally:
+        source.release.set()
+        reader.close()
+
+
+def test_a_continued_read_starts_at_its_offset_and_requests_nothing_before() -> None:
+    source = FakeSource(DATA)
+    reader = ParallelRangedReader(
+        source, RangedReadConfig(range_size=RANGE, connections=2), start=3 * RANGE + 5
+    )
+    assert read_in_odd_pieces(reader) == DATA[3 * RANGE + 5 :]
+    assert min(start for start, _ in source.calls) == 3 * RANGE + 5
+
+
+def test_artifact_ranges_read_through_the_port_skip_what_a_whole_body_answer_repeats() -> None:
+    served: list[tuple[int, int | None]] = []
+
+    class IgnoresRange:
+        def download_info(self, build_id: str) -> DownloadInfo:
+            raise AssertionError("not asked")
+
+        def open_artifact(self, url: str, *, start: int = 0, stop: int | None = None) -> ArtifactResponse:
+            served.append((start, stop))
+            chunks = iter([DATA[i : i + 300] for i in range(0, len(DATA), 300)])
+            return ArtifactResponse(0, len(DATA), chunks, close=lambda: None)  # 200: from byte 0
+
+    source = ArtifactRangeSource(IgnoresRange(), "https://artifacts.example.test/x?sig=1", None)
+    assert source.size == len(DATA) and served == [(0, 1)]  # the size came from a 1-byte probe
+    assert source.fetch(2 * RANGE + 10, 3 * RANGE) == DATA[2 * RANGE + 10 : 3 * RANGE]
+    assert "sig" not in repr(source)

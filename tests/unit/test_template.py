@@ -558,7 +558,9 @@ def test_s3_access_is_scoped_to_prefixes() -> None:
         "${ArtifactBucket.Arn}/inbox/*": {"s3:PutObject", "s3:GetObject"},
         "${HandoffBucket.Arn}/dl/*": {"s3:GetObject"},  # operator retry: is the zip still there?
     }
-    assert set(s3_grants("FetchFunction")) == {"${ArtifactBucket.Arn}/inbox/pull/*"}
+    fetch = s3_grants("FetchFunction")  # the raw artifact, and the zip of its one pass
+    assert fetch["${ArtifactBucket.Arn}/inbox/pull/*"] == {"s3:PutObject", "s3:AbortMultipartUpload"}
+    assert set(fetch) == {"${ArtifactBucket.Arn}/inbox/pull/*", "${HandoffBucket.Arn}/dl/*"}
     convert = s3_grants("ConvertFunction")
     assert convert["${ArtifactBucket.Arn}/inbox/*"] == {"s3:GetObject"}
     # No s3:GetObject: the converter never signs a handoff URL (the upload task does, per call).

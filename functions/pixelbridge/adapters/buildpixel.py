@@ -179,9 +179,11 @@ class BuildPixelClient:
         )
 
     # -- the artifact ------------------------------------------------------------------------------
-    def open_artifact(self, url: str, *, start: int = 0) -> ArtifactResponse:
-        """Stream the artifact from byte ``start`` (asks for a Range; a server may answer 200 instead)."""
-        headers = {"Range": f"bytes={start}-"} if start else {}
+    def open_artifact(self, url: str, *, start: int = 0, stop: int | None = None) -> ArtifactResponse:
+        """Stream the artifact from byte ``start`` (to ``stop``, exclusive, if given) with a Range; a
+        server may answer 200 (the whole body) or a longer range instead: the caller reads what it needs."""
+        last = "" if stop is None else str(stop - 1)
+        headers = {"Range": f"bytes={start}-{last}"} if start or stop is not None else {}
         try:
             response = guarded_get(
                 self._session,

@@ -13,14 +13,24 @@ Messages never carry a URL (signed URLs are capabilities).
 from __future__ import annotations
 
 import io
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as WaitTimedOut
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+
+from pixelbridge.ports import (
+    ArtifactReaderFactory,
+    ArtifactUrlRefused,
+    BuildPixelPort,
+    BuildPixelUnavailable,
+    DeadlineReached,
+)
 
 MiB = 1024 * 1024
 READ_CHUNK = 1 * MiB  # bodies are copied into one preallocated buffer per range: no joined copy at the end
@@ -59,6 +69,9 @@ class ParallelRangedReader(io.RawIOBase):
     """A forward-only readable file over a ``RangeSource``, fetched ``connections`` ranges ahead.
 
     Not thread-safe: one consumer. ``sleep`` is injectable so tests of the retry path never wait.
+    ``start`` skips the first bytes (a continued download); ``retry_on`` names the source's transient
+    errors; ``budget`` (seconds the consumer may still wait) bounds every wait for a range: when it runs
+    out the read raises ``DeadlineReached`` instead of blocking (the GET itself ends on its own timeout).
     """
 
     def __init__(
@@ -67,6 +80,9 @@ class ParallelRangedReader(io.RawIOBase):
         config: RangedReadConfig | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        start: int = 0,
+        retry_on: tuple[type[Exception], ...] = (RangeUnavailable,),
+        budget: Callable[[], float] | None = None,
     ) -> None:
         super().__init__()
         self._source = source
@@ -74,13 +90,15 @@ class ParallelRangedReader(io.RawIOBase):
         if self._config.range_size < 1 or self._config.connections < 1 or self._config.max_attempts < 1:
             raise ValueError("range_size, connections and max_attempts must be positive")
         self._sleep = sleep
+        self._retry_on = retry_on
+        self._budget = budget
         self.size = source.size
         self._pool = ThreadPoolExecutor(max_workers=self._config.connections, thread_name_prefix="range-get")
         self._pending: deque[Future[bytes | bytearray]] = deque()  # requested ranges, in object order
-        self._next_start = 0  # first byte not yet requested
+        self._next_start = start  # first byte not yet requested
         self._view = memoryview(b"")  # the range being consumed
         self._offset = 0
-        self.position = 0
+        self.position = start
         self.ranges_released = 0  # ranges handed over in full (the reader moved past them)
         self.peak_buffers = 0  # most ranges held at once (requested + being consumed)
         self.retries = 0  # failed attempts that were retried, all ranges together
@@ -146,12 +164,25 @@ class ParallelRangedReader(io.RawIOBase):
         if self._failure is not None:
             raise self._failure
         try:
-            data = self._pending.popleft().result()  # re-raises the range's definitive error here
+            data = self._wait_for(self._pending[0])
+            self._pending.popleft()
+        except DeadlineReached:
+            raise  # the range stays pending: a later read (none, in practice) could still take it
         except BaseException as failure:
             self._failure = failure  # never skip past a missing range
             raise
         self._view = memoryview(data)
         return bool(data)
+
+    def _wait_for(self, future: Future[bytes | bytearray]) -> bytes | bytearray:
+        """The range's bytes (or its definitive error), waiting no longer than the budget allows."""
+        budget = math.inf if self._budget is None else self._budget()
+        if budget == math.inf:
+            return future.result()
+        try:
+            return future.result(timeout=max(0.0, budget))
+        except WaitTimedOut:
+            raise DeadlineReached(f"the range at byte {self.position} did not arrive in time") from None
 
     def _request_ahead(self) -> None:
         while len(self._pending) < self._config.connections and self._next_start < self.size:
@@ -169,7 +200,7 @@ class ParallelRangedReader(io.RawIOBase):
                 if len(data) != stop - start:
                     raise RangeUnavailable(f"bytes {start}-{stop - 1}: got {len(data)} bytes")
                 return data
-            except RangeUnavailable:
+            except self._retry_on:
                 failures += 1
                 if failures >= self._config.max_attempts:
                     raise
@@ -284,3 +315,79 @@ class HttpRangeSource:
             response.close()
             raise RangeUnavailable(f"{self.host} answered {response.status_code}")
         return response
+
+
+class ArtifactRangeSource:
+    """Byte ranges of BuildPixel's artifact through the ``BuildPixelPort`` (its URL guard included).
+
+    A host that answers ``Range`` with the whole body (200) is still read right, by skipping to the range:
+    correct but slow (BuildPixel's signed URLs serve ranges). A 401/403 ends every range with the port's
+    ``ArtifactUrlExpired`` (the caller renews the URL); network errors are ``BuildPixelUnavailable``.
+    """
+
+    def __init__(
+        self, client: BuildPixelPort, url: str, size: int | None, *, budget: Callable[[], float] | None = None
+    ) -> None:
+        self._client = client
+        self._url = url
+        self._budget = budget
+        self.size = size if size is not None else self._probe_size()
+
+    def __repr__(self) -> str:  # the URL is a capability
+        return f"ArtifactRangeSource(size={self.size})"
+
+    def fetch(self, start: int, stop: int) -> bytes | bytearray:
+        response = self._client.open_artifact(self._url, start=start, stop=stop)
+        try:
+            if response.start > start:
+                raise BuildPixelUnavailable(f"the host answered from byte {response.start}, not {start}")
+            chunks = _skip(response.chunks, start - response.start)
+            if self._budget is not None:
+                chunks = _until(chunks, self._budget)
+            return fill_buffer(chunks, stop - start)
+        finally:
+            response.close()
+
+    def _probe_size(self) -> int:
+        response = self._client.open_artifact(self._url, start=0, stop=1)
+        response.close()
+        if response.total_size is None:
+            raise ArtifactUrlRefused("the artifact host announced no size")
+        return response.total_size
+
+
+def _skip(chunks: Iterable[bytes], count: int) -> Iterable[bytes]:
+    for chunk in chunks:
+        if count >= len(chunk):
+            count -= len(chunk)
+            continue
+        yield chunk[count:] if count else chunk
+        count = 0
+
+
+def _until(chunks: Iterable[bytes], budget: Callable[[], float]) -> Iterable[bytes]:
+    """The chunks while the budget lasts: a trickling body cannot hold a range past the deadline."""
+    for chunk in chunks:
+        if budget() <= 0:
+            raise DeadlineReached("the range did not arrive in time")
+        yield chunk
+
+
+def artifact_readers(
+    client: BuildPixelPort,
+    config: RangedReadConfig | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ArtifactReaderFactory:
+    """FetchFunction's reader: parallel ranges of the artifact through ``client``, bounded by a budget."""
+
+    def open_reader(
+        url: str, size: int | None, start: int, budget: Callable[[], float]
+    ) -> ParallelRangedReader:
+        source = ArtifactRangeSource(client, url, size, budget=budget)
+        retry_on = (BuildPixelUnavailable,)
+        return ParallelRangedReader(
+            source, config, sleep=sleep, start=start, retry_on=retry_on, budget=budget
+        )
+
+    return open_reader

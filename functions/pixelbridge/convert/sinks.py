@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeAlias
+
+from pixelbridge.domain.uploads import UploadState
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -184,24 +187,29 @@ class S3MultipartSink(io.RawIOBase):
         content_type: str = "application/zip",
         max_in_flight: int = 2,
         expected_size: int | None = None,
+        resume: UploadState | None = None,
     ) -> None:
+        """``resume`` continues that upload after its parts (an append-only stream: no patching back)."""
         super().__init__()
         self._s3 = s3_client
         self.bucket = bucket
         self.key = key
-        self._layout = _PartLayout(choose_part_size(part_size, expected_size))
+        base = resume.part_size if resume else choose_part_size(part_size, expected_size)
+        self._layout = _PartLayout(base)
         self._max_in_flight = max(1, max_in_flight)
         self._buffers: dict[int, bytearray] = {}
-        self._etags: dict[int, str] = {}
+        self._etags: dict[int, str] = dict(enumerate(resume.etags)) if resume else {}
         self._in_flight: dict[Future[str], int] = {}
         self._pool = ThreadPoolExecutor(max_workers=self._max_in_flight, thread_name_prefix="s3-part")
-        self._position = 0
-        self._size = 0
-        self._sent: set[int] = set()  # indexes of parts uploaded or uploading: no longer patchable
+        self._sent: set[int] = set(self._etags)  # indexes of parts uploaded or uploading: not patchable
+        self._position = self._size = self._layout.start_of(len(self._etags))
         self._hold: tuple[int, int] | None = None
         self._finished = False
-        created = s3_client.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)
-        self.upload_id: str = created["UploadId"]
+        if resume:
+            self.upload_id = resume.upload_id
+        else:
+            created = s3_client.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)
+            self.upload_id = str(created["UploadId"])
 
     @property
     def part_size(self) -> int:
@@ -245,6 +253,24 @@ class S3MultipartSink(io.RawIOBase):
 
     def flush(self) -> None:
         """Nothing to flush: parts are uploaded when complete and at ``complete()``."""
+
+    def part_end(self, offset: int) -> int:
+        """Where the part holding ``offset`` ends (the next offset a checkpoint can be taken at)."""
+        index = self._layout.index_of(offset)
+        return self._layout.start_of(index) + self._layout.size_of(index)
+
+    def durable(self, *, wait: bool) -> tuple[int, UploadState]:
+        """(bytes safely in S3, the upload to continue from there): parts 1..n uploaded, in order.
+
+        ``wait`` lets the part uploads in flight finish first (a final checkpoint); otherwise only those
+        already done count. Bytes after that prefix (the part being filled) are not kept."""
+        self._collect_uploads(until_at_most=0 if wait else None)
+        count = 0
+        while count in self._etags:
+            count += 1
+        etags = tuple(self._etags[index] for index in range(count))
+        state = UploadState(self.key, self.upload_id, self._layout.base_size, etags)
+        return self._layout.start_of(count), state
 
     def hold_from(self, offset: int) -> None:
         """Keep the local header that starts at ``offset`` patchable until ``release_hold()``."""
@@ -308,8 +334,39 @@ class S3MultipartSink(io.RawIOBase):
         return str(answer["ETag"])
 
     def _wait_for_uploads(self, *, until_at_most: int) -> None:
-        while len(self._in_flight) > until_at_most:
-            done, _ = wait(self._in_flight, return_when=FIRST_COMPLETED)
+        self._collect_uploads(until_at_most=until_at_most)
+
+    def _collect_uploads(self, *, until_at_most: int | None) -> None:
+        """Record finished uploads; wait while more than ``until_at_most`` are in flight (None: never)."""
+        while self._in_flight:
+            must_wait = until_at_most is not None and len(self._in_flight) > until_at_most
+            done, _ = wait(self._in_flight, timeout=None if must_wait else 0, return_when=FIRST_COMPLETED)
+            if not done:
+                return
             for future in done:
                 index = self._in_flight.pop(future)
                 self._etags[index] = future.result()  # re-raises an upload error here, in the caller
+
+
+def resumable_s3_sinks(
+    s3_client: Any, bucket: str, *, part_size: int, content_type: str = "application/gzip"
+) -> Callable[[str, int | None, UploadState | None, int], S3MultipartSink]:
+    """(key, expected size, upload to continue, its byte count) -> a sink: FetchFunction's raw artifact."""
+
+    def open_sink(
+        key: str, expected_size: int | None, resume: UploadState | None, offset: int
+    ) -> S3MultipartSink:
+        sink = S3MultipartSink(
+            s3_client,
+            bucket,
+            key,
+            part_size=part_size,
+            content_type=content_type,
+            expected_size=expected_size,
+            resume=resume,
+        )
+        if sink.tell() != offset:
+            raise ValueError(f"the upload holds {sink.tell()} bytes, not the {offset} the checkpoint says")
+        return sink
+
+    return open_sink

@@ -31,6 +31,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except ValidationError:
         logger.warning("fetch request without a valid buildId ignored")
         return {"buildId": None, "result": "ignored: invalid request"}
-    outcome = wiring.fetch_artifact(seconds_left_in(context))(request.build_id, request.artifact_url)
+    own_arn = getattr(context, "invoked_function_arn", None)  # a continued download invokes itself again
+    fetch = wiring.fetch_artifact(seconds_left_in(context), own_arn)
+    outcome = fetch(request.build_id, request.artifact_url)
     logger.info("fetch handled", extra={"build_id": request.build_id, "result": outcome.result})
     return outcome.to_dict()

@@ -6,13 +6,15 @@ import io
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from pixelbridge.convert.pipeline import ConversionLimits, convert_targz_to_zip
+from pixelbridge.convert.pipeline import ConversionLimits, ConversionManifest, convert_targz_to_zip
 from pixelbridge.domain.errors import ArchiveRejected
 from pixelbridge.domain.inbox import build_id_from_key
+from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.release_runs import release_execution_name, release_input
 from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.ports import (
     BuildsPort,
+    HandoffLocation,
     HandoffPort,
     InboxPort,
     MultipartError,
@@ -39,6 +41,51 @@ def bounded_notes(notes: list[str]) -> list[str]:
     return [*notes[:MAX_MANIFEST_NOTES], f"... and {len(notes) - MAX_MANIFEST_NOTES} more notes like these"]
 
 
+class Publication:
+    """The end every conversion shares (ConvertFunction, and FetchFunction's one pass): the build is
+    recorded converted with its zip's location, then its release starts."""
+
+    def __init__(self, *, builds: BuildsPort, handoff: HandoffPort, workflow: WorkflowPort) -> None:
+        self._builds = builds
+        self._handoff = handoff
+        self._workflow = workflow
+
+    def new_location(self, build_id: str) -> HandoffLocation:
+        return self._handoff.new_location(build_id)
+
+    def discard(self, location: HandoffLocation) -> None:
+        self._handoff.delete(location.key)
+
+    def converted(
+        self,
+        build_id: str,
+        location: HandoffLocation,
+        manifest: ConversionManifest,
+        fields: dict[str, Any] | None = None,
+    ) -> BuildRecord | None:
+        summary = manifest.to_dict()
+        summary["notes"] = bounded_notes(summary["notes"])
+        return self._builds.transition(
+            build_id,
+            BuildStatus.CONVERTED,
+            event="converted",
+            detail=f"{summary['files']} files, {summary['bytes_out']} bytes zip, "
+            f"{summary['mb_per_s']:.1f} MB/s",
+            fields={
+                **(fields or {}),
+                "zipKey": location.key,  # the URL is made per upload-file call (a presigned one expires)
+                "handoffToken": location.token,
+                "manifest": summary,
+            },
+        )
+
+    def start_release(self, build_id: str, execution: str) -> None:
+        if not self._workflow.configured:
+            return
+        started = self._workflow.start(execution, release_input(build_id))
+        self._builds.record_event(build_id, "release started" if started else "release already started")
+
+
 @dataclass(frozen=True)
 class ConvertOutcome:
     build_id: str | None
@@ -62,8 +109,7 @@ class ConvertBuild:
     ) -> None:
         self._builds = builds
         self._inbox = inbox
-        self._handoff = handoff
-        self._workflow = workflow
+        self._publication = Publication(builds=builds, handoff=handoff, workflow=workflow)
         self._open_zip_sink = open_zip_sink
         self._parse_upload = parse_upload
         self._limits = limits
@@ -97,7 +143,7 @@ class ConvertBuild:
         return self._convert(build_id, key, attempt, release_execution_name(moved))
 
     def _convert(self, build_id: str, key: str, attempt: int, execution: str) -> ConvertOutcome:
-        location = self._handoff.new_location(build_id)
+        location = self._publication.new_location(build_id)
         body, size, content_type = self._inbox.open(key)
         sink = self._open_zip_sink(location.key, size)
         try:
@@ -122,23 +168,10 @@ class ConvertBuild:
         finally:
             body.close()
         if self._taken_over(build_id, key):
-            self._handoff.delete(location.key)
+            self._publication.discard(location)
             return ConvertOutcome(build_id, TAKEN_OVER)
-        summary = manifest.to_dict()
-        summary["notes"] = bounded_notes(summary["notes"])
-        self._builds.transition(
-            build_id,
-            BuildStatus.CONVERTED,
-            event="converted",
-            detail=f"{summary['files']} files, {summary['bytes_out']} bytes zip, "
-            f"{summary['mb_per_s']:.1f} MB/s",
-            fields={
-                "zipKey": location.key,  # the URL is made per upload-file call (a presigned one expires)
-                "handoffToken": location.token,
-                "manifest": summary,
-            },
-        )
-        self._start_release(build_id, execution)
+        self._publication.converted(build_id, location, manifest)
+        self._publication.start_release(build_id, execution)
         return ConvertOutcome(build_id, "converted")
 
     def _taken_over(self, build_id: str, key: str) -> bool:
@@ -150,12 +183,6 @@ class ConvertBuild:
             return body
         # Push bodies are ≤ 4.5 MiB (the Function URL limit), so reading one whole is cheap.
         return io.BytesIO(self._parse_upload(body.read(), content_type).artifact)
-
-    def _start_release(self, build_id: str, execution: str) -> None:
-        if not self._workflow.configured:
-            return
-        started = self._workflow.start(execution, release_input(build_id))
-        self._builds.record_event(build_id, "release started" if started else "release already started")
 
     def _fail(self, build_id: str, reason: str) -> None:
         self._builds.transition(

@@ -1,50 +1,78 @@
-"""Pull a BuildPixel artifact into ``s3://ArtifactBucket/inbox/pull/<buildId>.tar.gz`` (FetchFunction).
+"""Pull a BuildPixel artifact (FetchFunction): in one pass to the published zip, and across invocations.
 
-Streaming, constant memory, no /tmp copy: the HTTP body goes chunk by chunk into an S3 multipart
-upload (``S3MultipartSink``: 16 MiB parts, at most two parts in flight, so memory stays ~50 MiB
-whatever the size of the build).
+One pass (the first invocation, when the handoff is configured)::
 
-Why the low-level multipart upload and not ``upload_fileobj`` on a streaming reader:
-* the object must only appear once the bytes are verified. ``CompleteMultipartUpload`` is the moment
-  the object (and its S3 ObjectCreated event, which starts the conversion) comes into existence, so
-  size and MD5 are checked *before* completing; a bad artifact is aborted and never converted.
-  ``upload_fileobj`` completes on its own, so a mismatch would be found after the converter started;
-* a network failure must not restart a multi-GB download: the bytes already received stay in the
-  sink (uploaded parts and the part being filled), so the download resumes at the exact byte offset
-  with an HTTP ``Range`` request (206). A server that ignores Range (200) is read again and the
-  bytes we already have are skipped, so the upload and the running MD5 are never restarted either.
+    BuildPixel ─► N parallel ranges ─► tee ─┬─► raw artifact ─► s3://ArtifactBucket/inbox/pull/<id>.tar.gz
+                                            └─► gunzip ─► tar ─► zip ─► s3://HandoffBucket/dl/… ─► release
 
-Every build that reaches this use case ends ``stored`` or ``failed`` with a reason (or is left
-alone when someone else already moved it on). Signed URLs and tokens are never logged or recorded.
+The raw artifact is kept for retries and audit. It only completes once the build is recorded
+``converted``, so its S3 event reaches ConvertFunction for a build it skips (no second conversion).
+Size and BuildPixel's checksumMd5 are verified before anything is completed: a mismatch discards the
+zip and the artifact and fails the build with the reason.
+
+No size that fails: every wait for bytes and every part upload is bounded by the invocation's time
+left minus ``reserve_seconds``. When the one pass cannot finish in time (projected from the rate so
+far, or the deadline reached) the zip is abandoned (its upload aborted: inflate state cannot be
+saved), the raw download goes on alone, and at the deadline a checkpoint is recorded on the build:
+the multipart upload id, the ETags of the parts in S3, the byte offset after them and the MD5 state
+there (``rehashes``: hashlib's state cannot be saved). The function then invokes itself again; the
+next invocation continues from that offset (at most a part and the read-ahead are fetched twice).
+When the artifact completes, its S3 event starts the ordinary conversion (ConvertFunction, reading it
+with parallel ranges). ``fetchHeartbeatAt`` is written at the start of every invocation and with every
+checkpoint: the reconciler tells a live chained fetch from a dead one by it.
+
+Every build that reaches this use case ends ``converted``, ``stored`` (converted next by
+ConvertFunction), ``failed`` with a reason, or continues in a new invocation. Signed URLs and tokens
+are never logged or recorded.
 """
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import contextlib
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelbridge.domain.errors import MissingSecretValue
+import rehashes
+
+from pixelbridge.convert.pipeline import ConversionLimits, ConversionManifest, convert_targz_to_zip
+from pixelbridge.domain.errors import ArchiveRejected, MissingSecretValue
 from pixelbridge.domain.fetch_attempts import next_fetch_attempt
 from pixelbridge.domain.inbox import pull_key
+from pixelbridge.domain.release_runs import release_execution_name
 from pixelbridge.domain.secrets import host_of
 from pixelbridge.domain.statuses import BuildStatus
+from pixelbridge.domain.uploads import UploadState
 from pixelbridge.ports import (
-    ArtifactResponse,
-    ArtifactSink,
-    ArtifactSinkFactory,
+    ArtifactReader,
+    ArtifactReaderFactory,
     ArtifactUrlExpired,
     ArtifactUrlRefused,
     BuildPixelError,
     BuildPixelPort,
     BuildPixelUnavailable,
     BuildsPort,
+    DeadlineReached,
     DownloadInfo,
+    FetchStarter,
+    HandoffLocation,
+    ResumableArtifactSink,
+    ResumableSinkFactory,
+    ZipSinkFactory,
 )
+from pixelbridge.usecases.convert_build import Publication
+
+if TYPE_CHECKING:
+    from pixelbridge.ports import UploadingZipSink
 
 MiB = 1024 * 1024
+READ_SIZE = 1 * MiB
+CHECKPOINT_FIELD = "fetchCheckpoint"
+HEARTBEAT_FIELD = "fetchHeartbeatAt"
 
 
 @dataclass(frozen=True)
@@ -54,8 +82,22 @@ class FetchLimits:
     max_url_refreshes: int = 3
     backoff_base_seconds: float = 1.0
     backoff_cap_seconds: float = 30.0
-    # Stop with a recorded failure while the Lambda still has time to write it.
-    reserve_seconds: float = 20.0
+    # Reading stops this long before Lambda's limit: the part uploads in flight finish (the fetch S3 client's
+    # timeouts bound each to ~40 s), then the checkpoint is written and the next invocation started.
+    reserve_seconds: float = 60.0
+    checkpoint_every_seconds: float = 60.0  # also mid-invocation: a killed invocation loses little
+    max_invocations: int = 100  # 24 GiB at 1 MB/s needs ~30 invocations of 15 minutes
+    # The one pass is abandoned when, after this much of the invocation, the rate says it cannot finish.
+    projection_after_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class OnePass:
+    """What FetchFunction needs to convert while it downloads (the pieces ConvertFunction uses)."""
+
+    publication: Publication
+    open_zip_sink: ZipSinkFactory
+    limits: ConversionLimits
 
 
 @dataclass(frozen=True)
@@ -75,18 +117,115 @@ class FetchFailed(Exception):
         self.reason = reason
 
 
-class _Transfer:
-    """The bytes received so far: count, running MD5, the sink, what BuildPixel announced."""
+class OutOfTime(Exception):
+    """This invocation must stop downloading (``deadline``) or cannot finish the one pass (projection)."""
 
-    def __init__(self, key: str, max_bytes: int, open_sink: ArtifactSinkFactory) -> None:
+    def __init__(self, reason: str, *, deadline: bool) -> None:
+        super().__init__(reason)
+        self.deadline = deadline
+
+
+@dataclass(frozen=True)
+class FetchCheckpoint:
+    """Where a continued download picks up: the upload so far, the offset after it, the MD5 there."""
+
+    upload: UploadState
+    offset: int
+    md5_state: bytes
+    invocations: int
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "key": self.upload.key,
+            "uploadId": self.upload.upload_id,
+            "partSize": self.upload.part_size,
+            "etags": list(self.upload.etags),
+            "offset": self.offset,
+            "md5State": base64.b64encode(self.md5_state).decode("ascii"),
+            "invocations": self.invocations,
+        }
+
+    @classmethod
+    def from_record(cls, value: Any) -> FetchCheckpoint | None:
+        if not isinstance(value, dict):
+            return None
+        upload = UploadState(
+            str(value["key"]), str(value["uploadId"]), int(value["partSize"]), tuple(map(str, value["etags"]))
+        )
+        return cls(
+            upload, int(value["offset"]), base64.b64decode(value["md5State"]), int(value["invocations"])
+        )
+
+
+class BackgroundMd5:
+    """MD5 whose state can be saved (``rehashes``), computed on its own thread: it is ~2.5x slower than
+    hashlib's and releases the GIL, so hashing overlaps the download and the converter. ``mark(offset)``
+    keeps the state after the bytes given so far (a part boundary) for a checkpoint. At most
+    ``QUEUED_CHUNKS`` chunks wait: memory stays bounded."""
+
+    QUEUED_CHUNKS = 16
+
+    def __init__(self, state: bytes | None) -> None:
+        self._hasher = rehashes.PyMd5.deserialize(state) if state else rehashes.PyMd5()
+        self._queue: queue.Queue[bytes | int | None] = queue.Queue(maxsize=self.QUEUED_CHUNKS)
+        self._states: dict[int, bytes] = {}
+        self._thread = threading.Thread(target=self._run, name="pixelbridge-md5", daemon=True)
+        self._thread.start()
+
+    def update(self, data: bytes) -> None:
+        self._queue.put(data)
+
+    def mark(self, offset: int) -> None:
+        self._queue.put(offset)
+
+    def state_at(self, offset: int) -> bytes:
+        """The state marked at ``offset`` (earlier marks are dropped: a checkpoint never goes back)."""
+        self._queue.join()
+        for older in [marked for marked in self._states if marked < offset]:
+            del self._states[older]
+        return self._states[offset]
+
+    def finalize(self) -> str:
+        self.stop()
+        return self._hasher.finalize()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if isinstance(item, int):
+                    self._states[item] = self._hasher.serialize()
+                else:
+                    self._hasher.update(item)
+            finally:
+                self._queue.task_done()
+
+
+class _Transfer:
+    """The bytes received so far: count, running MD5 (saved at every part boundary), the raw upload."""
+
+    def __init__(
+        self, key: str, max_bytes: int, open_sink: ResumableSinkFactory, resume: FetchCheckpoint | None
+    ) -> None:
         self.key = key
         self.max_bytes = max_bytes
         self._open_sink = open_sink
-        self.sink: ArtifactSink | None = None
-        self.offset = 0
-        self.md5 = hashlib.md5(usedforsecurity=False)
+        self._resume = resume
+        self.sink: ResumableArtifactSink | None = None
+        self.offset = resume.offset if resume else 0
+        self.md5 = BackgroundMd5(resume.md5_state if resume else None)
+        self.md5.mark(self.offset)
+        self._boundary = 0
         self.expected_size: int | None = None
         self.expected_md5: str | None = None
+        self.started_at = self.offset
 
     def expect(self, size: int | None, md5: str | None = None) -> None:
         if md5:
@@ -106,10 +245,24 @@ class _Transfer:
         if self.expected_size is not None and received > self.expected_size:
             raise FetchFailed(f"the download is longer than the announced {self.expected_size} bytes")
         if self.sink is None:
-            self.sink = self._open_sink(self.key, self.expected_size)
-        self.sink.write(chunk)
-        self.md5.update(chunk)
-        self.offset = received
+            resume = self._resume.upload if self._resume else None
+            self.sink = self._open_sink(self.key, self.expected_size, resume, self.offset)
+            self._boundary = self.sink.part_end(self.offset)
+        while chunk:
+            piece, chunk = chunk[: self._boundary - self.offset], chunk[self._boundary - self.offset :]
+            self.sink.write(piece)
+            self.md5.update(piece)
+            self.offset += len(piece)
+            if self.offset == self._boundary:
+                self.md5.mark(self.offset)
+                self._boundary = self.sink.part_end(self.offset)
+
+    def checkpoint(self, invocations: int, *, wait: bool) -> FetchCheckpoint | None:
+        """The durable prefix (parts 1..n in S3) with the MD5 state at its end; None before any part."""
+        if self.sink is None:
+            return None
+        durable, upload = self.sink.durable(wait=wait)
+        return FetchCheckpoint(upload, durable, self.md5.state_at(durable), invocations)
 
     def verify(self) -> str:
         """Size and MD5 against what BuildPixel announced; returns a human summary."""
@@ -119,7 +272,7 @@ class _Transfer:
             raise FetchFailed(f"the download stopped at {self.offset} of {self.expected_size} bytes")
         if self.expected_md5 is None:
             return "MD5 not announced"
-        if self.md5.hexdigest() != self.expected_md5:
+        if self.md5.finalize() != self.expected_md5:
             raise FetchFailed("the artifact's MD5 does not match BuildPixel's checksumMd5")
         return "MD5 verified"
 
@@ -127,9 +280,77 @@ class _Transfer:
         assert self.sink is not None  # verify() refused an empty artifact
         self.sink.complete()
 
+    def close(self) -> None:
+        self.md5.stop()
+
     def abort(self) -> None:
+        if self.sink is None and self._resume is not None:  # the upload of an earlier invocation
+            self.sink = self._open_sink(self.key, self.expected_size, self._resume.upload, self.offset)
         if self.sink is not None:
             self.sink.abort()
+
+
+class _Download:
+    """The artifact as one forward stream from ``transfer.offset``: every byte read is teed into the
+    transfer; dropped ranges, expired URLs and the deadline are handled here, under the reader."""
+
+    def __init__(self, fetch: FetchArtifact, build_id: str, url: str, transfer: _Transfer) -> None:
+        self._fetch = fetch
+        self._build_id = build_id
+        self._url = url
+        self._transfer = transfer
+        self._reader: ArtifactReader | None = None
+        self._refreshes = self._failures = 0
+        self.projecting = False  # the one pass is on: give up early if it cannot finish in time
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        transfer = self._transfer
+        while True:
+            self._fetch.tick(self._build_id, transfer, projecting=self.projecting)
+            if transfer.expected_size is not None and transfer.offset >= transfer.expected_size:
+                return b""
+            try:
+                reader = self._open()
+                data = reader.read(READ_SIZE if size is None or size < 0 else min(size, READ_SIZE))
+                if not data:
+                    raise BuildPixelUnavailable(f"the download ended at byte {transfer.offset}")
+            except ArtifactUrlRefused as refused:
+                raise FetchFailed(str(refused)) from None
+            except ArtifactUrlExpired:
+                self.close()
+                self._refreshes += 1
+                if self._refreshes > self._fetch.limits.max_url_refreshes:
+                    raise FetchFailed(f"the artifact URL was refused {self._refreshes} times") from None
+                self._url = self._fetch.refreshed_url(self._build_id, transfer)
+                continue
+            except BuildPixelUnavailable as error:
+                self.close()
+                self._failures = self._fetch.after_network_failure(
+                    self._build_id, self._failures, error, transfer
+                )
+                continue
+            except DeadlineReached as late:
+                raise OutOfTime(str(late), deadline=True) from None
+            transfer.write(data)
+            return data
+
+    def drain(self) -> None:
+        while self.read(READ_SIZE):
+            pass
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _open(self) -> ArtifactReader:
+        if self._reader is None:
+            transfer = self._transfer
+            self._reader = self._fetch.open_reader(
+                self._url, transfer.expected_size, transfer.offset, self._fetch.budget
+            )
+            transfer.expect(self._reader.size)
+        return self._reader
 
 
 class FetchArtifact:
@@ -138,17 +359,26 @@ class FetchArtifact:
         *,
         builds: BuildsPort,
         source: BuildPixelPort,
-        open_sink: ArtifactSinkFactory,
+        open_reader: ArtifactReaderFactory,
+        open_sink: ResumableSinkFactory,
         limits: FetchLimits,
+        one_pass: OnePass | None = None,
+        continue_fetch: FetchStarter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         seconds_left: Callable[[], float] = lambda: float("inf"),
     ) -> None:
         self._builds = builds
         self._source = source
+        self.open_reader = open_reader
         self._open_sink = open_sink
-        self._limits = limits
+        self.limits = limits
+        self._one_pass = one_pass
+        self._continue_fetch = continue_fetch
         self._sleep = sleep
         self._seconds_left = seconds_left
+        self._started_left = 0.0
+        self._checkpointed_left = 0.0
+        self._invocations = 1
 
     def __call__(self, build_id: str, artifact_url: str | None) -> FetchOutcome:
         record = self._builds.get(build_id)
@@ -157,74 +387,197 @@ class FetchArtifact:
         if record["status"] != BuildStatus.RECEIVED:
             # A repeated invocation (Lambda async retry) after the artifact is already stored.
             return FetchOutcome(build_id, f"skipped: build is already {record['status']}")
+        try:
+            resume = FetchCheckpoint.from_record(record.get(CHECKPOINT_FIELD))
+        except (KeyError, TypeError, ValueError):
+            self._builds.remove_fields(build_id, [CHECKPOINT_FIELD])
+            unreadable = _Transfer(pull_key(build_id), self.limits.max_bytes, self._open_sink, None)
+            unreadable.close()
+            return self._fail(build_id, unreadable, "the fetch checkpoint is unreadable")
+        self._invocations = (resume.invocations if resume else 0) + 1
+        self._started_left = self._checkpointed_left = self._seconds_left()
+        self._builds.set_fields(build_id, {HEARTBEAT_FIELD: self._builds.now_iso()})
         origin = host_of(artifact_url) if artifact_url else "the BuildPixel download API"
         # Counted like conversion attempts: a stopped invocation records nothing else (``fetch_attempts``).
         attempt = next_fetch_attempt(record)
-        self._builds.record_event(
-            build_id, "fetching", f"attempt {attempt}, pull from {origin}", fields={"fetchAttempts": attempt}
-        )
-        transfer = _Transfer(pull_key(build_id), self._limits.max_bytes, self._open_sink)
+        if resume is None:
+            detail = f"attempt {attempt}, pull from {origin}"
+            self._builds.record_event(build_id, "fetching", detail, fields={"fetchAttempts": attempt})
+        else:
+            detail = f"attempt {attempt}, invocation {self._invocations}, from byte {resume.offset}"
+            self._builds.record_event(build_id, "fetch continued", detail, fields={"fetchAttempts": attempt})
+        transfer = _Transfer(pull_key(build_id), self.limits.max_bytes, self._open_sink, resume)
+        try:
+            return self._fetch(build_id, artifact_url, transfer, resume)
+        finally:
+            transfer.close()  # the MD5 thread
+
+    def _fetch(
+        self, build_id: str, artifact_url: str | None, transfer: _Transfer, resume: FetchCheckpoint | None
+    ) -> FetchOutcome:
         started = time.monotonic()
         try:
-            summary = self._download(build_id, artifact_url, transfer)
+            if self._invocations > self.limits.max_invocations:
+                raise FetchFailed(f"the download did not finish in {self.limits.max_invocations} invocations")
+            info = self._announced(build_id)
+            transfer.expect(info.size_bytes, info.checksum_md5)
+            download = _Download(self, build_id, artifact_url or info.url, transfer)
+            try:
+                if self._one_pass is not None and resume is None:
+                    published = self._in_one_pass(build_id, download, transfer, self._one_pass)
+                    if published is not None:
+                        return published
+                download.drain()
+            finally:
+                download.close()
+            summary = transfer.verify()
             if not self._still_wanted(build_id):
                 transfer.abort()
                 return FetchOutcome(build_id, "abandoned: the build moved on while downloading")
             transfer.complete()
+        except OutOfTime as stop:
+            return self._continue_later(build_id, artifact_url, transfer, resume, str(stop))
         except FetchFailed as failure:
             return self._fail(build_id, transfer, failure.reason)
         except Exception as error:  # never leave a build silently stuck in "received"
             return self._fail(build_id, transfer, f"fetch error ({type(error).__name__})")
         return self._stored(build_id, transfer, summary, time.monotonic() - started)
 
-    # -- the download loop ---------------------------------------------------------------------------
-    def _download(self, build_id: str, artifact_url: str | None, transfer: _Transfer) -> str:
-        # BuildPixel's download API confirms the build before a webhook's artifactUrl is fetched.
-        info = self._announced(build_id)
-        url = artifact_url or info.url
-        transfer.expect(info.size_bytes, info.checksum_md5)
-        refreshes = failures = resumes = 0
-        while True:
-            self._ensure_time_left(transfer)
-            try:
-                response = self._source.open_artifact(url, start=transfer.offset)
-            except ArtifactUrlRefused as refused:
-                raise FetchFailed(str(refused)) from None
-            except ArtifactUrlExpired:
-                refreshes += 1
-                if refreshes > self._limits.max_url_refreshes:
-                    raise FetchFailed(f"the artifact URL was refused {refreshes} times") from None
-                url = self._refreshed_url(build_id, transfer)
-                continue
-            except BuildPixelUnavailable as error:
-                failures = self._after_network_failure(build_id, failures, error, transfer)
-                continue
-            try:
-                resumes += int(transfer.offset > 0)
-                self._receive(response, transfer)
-                break
-            except BuildPixelUnavailable as error:
-                failures = self._after_network_failure(build_id, failures, error, transfer)
-            finally:
-                response.close()
-        check = transfer.verify()
-        return f"{check}" + (f", resumed {resumes}x" if resumes else "")
+    # -- one pass ------------------------------------------------------------------------------------
+    def _in_one_pass(
+        self, build_id: str, download: _Download, transfer: _Transfer, one_pass: OnePass
+    ) -> FetchOutcome | None:
+        """The converted outcome, or None when the zip was given up and the download goes on alone."""
+        location = one_pass.publication.new_location(build_id)
+        sink = one_pass.open_zip_sink(location.key, transfer.expected_size)
+        download.projecting = True
+        try:
+            manifest = convert_targz_to_zip(download, sink, one_pass.limits)
+            download.drain()  # nothing follows the gzip data (the converter refuses trailing bytes)
+            summary = transfer.verify()
+        except OutOfTime as stop:
+            _abort(sink)
+            download.projecting = False
+            self._builds.record_event(
+                build_id, "one pass given up", f"{stop}; the download goes on alone, then ConvertFunction"
+            )
+            if stop.deadline:
+                raise
+            return None
+        except ArchiveRejected as rejected:
+            _abort(sink)
+            raise FetchFailed(str(rejected)) from None
+        except FetchFailed:
+            _abort(sink)  # an MD5 mismatch discards the zip before anyone can download it
+            raise
+        except Exception as error:  # the zip upload failed: the two-pass way still converts the build
+            _abort(sink)
+            download.projecting = False
+            self._builds.record_event(
+                build_id, "one pass failed", f"{type(error).__name__}; downloading alone"
+            )
+            return None
+        sink.complete()
+        return self._publish(build_id, location, manifest, transfer, summary, one_pass)
 
-    def _receive(self, response: ArtifactResponse, transfer: _Transfer) -> None:
-        if response.start > transfer.offset:
-            raise BuildPixelUnavailable(f"the server resumed at {response.start}, not {transfer.offset}")
-        transfer.expect(response.total_size)
-        skip = transfer.offset - response.start  # a 200 to a Range request: drop what we already have
-        for chunk in response.chunks:
-            if skip:
-                dropped = min(skip, len(chunk))
-                chunk, skip = chunk[dropped:], skip - dropped
-            if chunk:
-                transfer.write(chunk)
-                self._ensure_time_left(transfer)
-        if skip:
-            raise BuildPixelUnavailable("the server sent fewer bytes than we already had")
+    def _publish(
+        self,
+        build_id: str,
+        location: HandoffLocation,
+        manifest: ConversionManifest,
+        transfer: _Transfer,
+        summary: str,
+        one_pass: OnePass,
+    ) -> FetchOutcome:
+        fields = {"artifactKey": transfer.key, "artifactBytes": transfer.offset, "convertedBy": "fetch"}
+        moved = (
+            one_pass.publication.converted(build_id, location, manifest, fields)
+            if self._still_wanted(build_id)
+            else None
+        )
+        if moved is None:
+            one_pass.publication.discard(location)
+            transfer.abort()
+            return FetchOutcome(build_id, "abandoned: the build moved on while downloading")
+        # Completed only now: its S3 event finds the build converted, and ConvertFunction skips it.
+        try:
+            transfer.complete()
+            self._builds.record_event(
+                build_id, "stored", f"{transfer.key}, {transfer.offset} bytes, {summary}"
+            )
+        except Exception as error:  # the zip is published; only the copy kept for retries is missing
+            self._builds.record_event(build_id, "artifact not kept", f"{type(error).__name__}")
+        self._forget_checkpoint(build_id)
+        try:
+            one_pass.publication.start_release(build_id, release_execution_name(moved))
+        except Exception as error:  # the zip is published: the reconciler looks into a converted build
+            self._builds.record_event(build_id, "release not started", type(error).__name__)
+        return FetchOutcome(build_id, "converted")
 
+    # -- time and checkpoints --------------------------------------------------------------------------
+    def budget(self) -> float:
+        """Seconds this invocation may still wait for bytes."""
+        return self._seconds_left() - self.limits.reserve_seconds
+
+    def tick(self, build_id: str, transfer: _Transfer, *, projecting: bool) -> None:
+        """Before every read: stop at the deadline, give up a one pass that cannot finish, and write a
+        checkpoint now and then (a killed invocation's retry then loses little)."""
+        left = self._seconds_left()
+        if left - self.limits.reserve_seconds <= 0:
+            raise OutOfTime(f"the invocation's time is up at byte {transfer.offset}", deadline=True)
+        elapsed = self._started_left - left
+        if projecting and transfer.expected_size and elapsed >= self.limits.projection_after_seconds:
+            rate = (transfer.offset - transfer.started_at) / elapsed
+            needed = (transfer.expected_size - transfer.offset) / rate if rate > 0 else float("inf")
+            if needed > left - self.limits.reserve_seconds:
+                raise OutOfTime(
+                    f"at {rate / MiB:.1f} MB/s it cannot finish in this invocation", deadline=False
+                )
+        if self._checkpointed_left - left >= self.limits.checkpoint_every_seconds:
+            self._checkpointed_left = left
+            self._save(build_id, transfer, wait=False)
+
+    def _save(self, build_id: str, transfer: _Transfer, *, wait: bool) -> FetchCheckpoint | None:
+        checkpoint = transfer.checkpoint(self._invocations, wait=wait)
+        fields: dict[str, Any] = {HEARTBEAT_FIELD: self._builds.now_iso()}
+        if checkpoint is not None:
+            fields[CHECKPOINT_FIELD] = checkpoint.to_record()
+        if self._builds.set_fields(build_id, fields, only_if_status_in={BuildStatus.RECEIVED}) is None:
+            return None
+        return checkpoint
+
+    def _continue_later(
+        self,
+        build_id: str,
+        artifact_url: str | None,
+        transfer: _Transfer,
+        resume: FetchCheckpoint | None,
+        reason: str,
+    ) -> FetchOutcome:
+        try:
+            checkpoint = self._save(build_id, transfer, wait=True)
+            if checkpoint is None:
+                raise FetchFailed(f"{reason}: nothing could be kept for the next invocation")
+            if resume is not None and checkpoint.offset <= resume.offset:
+                raise FetchFailed(f"{reason}: no progress in a whole invocation (byte {checkpoint.offset})")
+            if self._continue_fetch is None:
+                raise FetchFailed(f"{reason}: no next invocation can be started")
+            self._builds.record_event(
+                build_id,
+                "fetch checkpoint",
+                f"{checkpoint.offset} of {transfer.expected_size} bytes in S3 after invocation "
+                f"{self._invocations}; the next one continues from there",
+            )
+            self._continue_fetch.start(build_id, artifact_url)
+        except FetchFailed as failure:
+            return self._fail(build_id, transfer, failure.reason)
+        except Exception as error:
+            return self._fail(
+                build_id, transfer, f"{reason}; the next invocation failed ({type(error).__name__})"
+            )
+        return FetchOutcome(build_id, "continuing")
+
+    # -- BuildPixel ------------------------------------------------------------------------------------
     def _announced(self, build_id: str) -> DownloadInfo:
         """Size and MD5 (and a URL) from the download API: a build it does not confirm is not fetched."""
         try:
@@ -232,7 +585,7 @@ class FetchArtifact:
         except (BuildPixelError, MissingSecretValue) as error:
             raise FetchFailed(f"BuildPixel's download API did not confirm the build: {error}") from None
 
-    def _refreshed_url(self, build_id: str, transfer: _Transfer) -> str:
+    def refreshed_url(self, build_id: str, transfer: _Transfer) -> str:
         try:
             info = self._source.download_info(build_id)
         except (BuildPixelError, MissingSecretValue) as error:
@@ -243,24 +596,18 @@ class FetchArtifact:
         )
         return info.url
 
-    def _after_network_failure(
+    def after_network_failure(
         self, build_id: str, failures: int, error: BuildPixelUnavailable, transfer: _Transfer
     ) -> int:
         failures += 1
-        if failures >= self._limits.max_network_attempts:
+        if failures >= self.limits.max_network_attempts:
             raise FetchFailed(f"download failed {failures} times; last: {error}") from None
-        delay = min(self._limits.backoff_cap_seconds, self._limits.backoff_base_seconds * 2 ** (failures - 1))
+        delay = min(self.limits.backoff_cap_seconds, self.limits.backoff_base_seconds * 2 ** (failures - 1))
         self._builds.record_event(
             build_id, "download interrupted", f"{error}; resuming at byte {transfer.offset} in {delay:.0f} s"
         )
-        self._sleep(delay)
+        self._sleep(min(delay, max(0.0, self.budget())))  # never past the deadline
         return failures
-
-    def _ensure_time_left(self, transfer: _Transfer) -> None:
-        if self._seconds_left() < self._limits.reserve_seconds:
-            raise FetchFailed(
-                f"the download did not finish in the function's time limit ({transfer.offset} bytes received)"
-            )
 
     # -- endings -------------------------------------------------------------------------------------
     def _still_wanted(self, build_id: str) -> bool:
@@ -268,8 +615,10 @@ class FetchArtifact:
         return record is not None and record["status"] == BuildStatus.RECEIVED
 
     def _stored(self, build_id: str, transfer: _Transfer, summary: str, seconds: float) -> FetchOutcome:
-        rate = transfer.offset / MiB / max(seconds, 1e-6)
+        rate = (transfer.offset - transfer.started_at) / MiB / max(seconds, 1e-6)
         detail = f"{transfer.key}, {transfer.offset} bytes, {rate:.1f} MB/s, {summary}"
+        if self._invocations > 1:
+            detail += f", in {self._invocations} invocations"
         fields = {"artifactKey": transfer.key, "artifactBytes": transfer.offset}
         moved = self._builds.transition(
             build_id, BuildStatus.STORED, event="stored", detail=detail, fields=fields
@@ -277,9 +626,12 @@ class FetchArtifact:
         if moved is None:
             # The converter saw the S3 event first and already moved the build on: keep the fact.
             self._builds.record_event(build_id, "stored", detail, fields=fields)
+        self._forget_checkpoint(build_id)
         return FetchOutcome(build_id, "stored")
 
     def _fail(self, build_id: str, transfer: _Transfer, reason: str) -> FetchOutcome:
+        if not self._still_wanted(build_id):  # e.g. a duplicate invocation already stored or converted it
+            return FetchOutcome(build_id, f"abandoned: {reason}; the build moved on")
         try:
             transfer.abort()
         except Exception as error:  # the bucket's lifecycle rule aborts stale uploads after a day
@@ -287,4 +639,17 @@ class FetchArtifact:
         self._builds.transition(
             build_id, BuildStatus.FAILED, event="failed", detail=reason, fields={"error": reason}
         )
+        self._forget_checkpoint(build_id)
         return FetchOutcome(build_id, "failed")
+
+    def _forget_checkpoint(self, build_id: str) -> None:
+        record = self._builds.get(build_id) or {}
+        if CHECKPOINT_FIELD in record:
+            self._builds.remove_fields(build_id, [CHECKPOINT_FIELD])
+
+
+def _abort(sink: UploadingZipSink) -> None:
+    """Abort the zip's upload. If even that fails nothing was published (an incomplete upload is no
+    object), and the bucket's lifecycle rule removes it."""
+    with contextlib.suppress(Exception):
+        sink.abort()
