@@ -91,6 +91,7 @@ class StreampixelSimulator:
         self._pending_failures: deque[CallFailure] = deque()
         self._pending_delays: deque[float] = deque()
         self._unanswered: dict[str, deque[CallFailure]] = {}  # endpoint -> answer_after_the_caller_is_gone
+        self._endpoint_failures: dict[str, deque[CallFailure]] = {}  # endpoint -> fail_next_calls(endpoint=)
         self._drops: Counter[str] = Counter()
         self._duplicates: Counter[str] = Counter()
         self._late: Counter[str] = Counter()
@@ -167,14 +168,20 @@ class StreampixelSimulator:
         with self._lock:
             self._pending_rejections.append((at_event, objection))
 
-    def fail_next_calls(self, count: int, status: int = 500, *, after_processing: bool = False) -> None:
-        """Answer the next ``count`` API calls with ``status``.
+    def fail_next_calls(
+        self, count: int, status: int = 500, *, after_processing: bool = False, endpoint: str | None = None
+    ) -> None:
+        """Answer the next ``count`` API calls (of ``endpoint`` only, if given) with ``status``.
 
         By default the call is refused before any processing. With ``after_processing`` the call is
         fully processed (upload queued, window consumed) and only the answer is lost: the ambiguous case.
         """
         with self._lock:
-            self._pending_failures.extend([CallFailure(status, after_processing)] * count)
+            failures = [CallFailure(status, after_processing)] * count
+            if endpoint is None:
+                self._pending_failures.extend(failures)
+            else:
+                self._endpoint_failures.setdefault(endpoint, deque()).extend(failures)
 
     def slow_next_calls(self, count: int, seconds: float) -> None:
         """Delay the answer of the next ``count`` API calls; the call itself is processed on arrival."""
@@ -312,6 +319,9 @@ class StreampixelSimulator:
             unanswered = self._unanswered.get(endpoint or "")
             if unanswered:
                 return unanswered.popleft(), 0.0
+            for_endpoint = self._endpoint_failures.get(endpoint or "")
+            if for_endpoint:
+                return for_endpoint.popleft(), self._pending_delays.popleft() if self._pending_delays else 0.0
             failure = self._pending_failures.popleft() if self._pending_failures else None
             delay = self._pending_delays.popleft() if self._pending_delays else 0.0
             return failure, delay

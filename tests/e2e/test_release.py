@@ -88,14 +88,24 @@ def test_burst_for_one_user_all_go_live_with_zero_429(make_stack: Callable[..., 
     )
 
 
-def test_injected_500s_are_retried_until_live(make_stack: Callable[..., EmbeddedStack]) -> None:
-    stack = make_stack(slot_seconds=1, release_policy="auto")
-    stack.simulator.fail_next_calls(2, status=500)
+def test_injected_500s_on_distribute_are_retried_in_new_slots_until_live(
+    make_stack: Callable[..., EmbeddedStack],
+) -> None:
+    # A distribute-file of a processed upload may be asked again (it only re-pushes that upload); an
+    # upload-file 5xx is ambiguous and is never re-sent (tests/e2e/test_upload_ambiguity.py).
+    stack = make_stack(slot_seconds=1, release_policy="manual")
+    stack.simulator.fail_next_calls(2, status=500, endpoint="distribute-file")
     push(stack, "flaky-1")
-    record = stack.wait_for_terminal("flaky-1", timeout=90)
-    assert record["status"] == "live"
+    record = stack.wait_for_terminal("flaky-1", timeout=120)
+    assert record["status"] == "live", record.get("error")
     assert events_of(record).count("transient failure") == 2
-    assert [call.http_status for call in stack.simulator.calls] == [500, 500, 200]
+    assert [(call.endpoint, call.http_status) for call in stack.simulator.calls] == [
+        ("upload-file", 200),
+        ("distribute-file", 500),
+        ("distribute-file", 500),
+        ("distribute-file", 200),
+    ]
+    assert all(gap >= 1.0 for gap in write_call_gaps(stack, STREAMPIXEL_USER_ID))
 
 
 def test_a_429_anyway_takes_a_new_slot_and_is_not_lost(make_stack: Callable[..., EmbeddedStack]) -> None:

@@ -527,6 +527,24 @@ def test_fail_next_calls_then_recover_without_consuming_window(
     assert len({hook.upload_id for hook in sim.webhooks}) == 1
 
 
+def test_fail_next_calls_of_one_endpoint_leave_the_other_answered(
+    sim: StreampixelSimulator, client: StreampixelClient, file_host: str
+) -> None:
+    sim.disable_rate_limit()
+    sim.fail_next_calls(1, status=500, endpoint="distribute-file")
+    upload_id = client.upload_file(CREDS_A, PROJECT_A, f"{file_host}/Game.zip", auto_release=False).upload_id
+    assert upload_id
+    finish(sim)
+    with pytest.raises(Transient):
+        client.distribute_file(CREDS_A, PROJECT_A, upload_id)
+    client.distribute_file(CREDS_A, PROJECT_A, upload_id)
+    assert [(c.endpoint, c.http_status) for c in sim.calls] == [
+        ("upload-file", 200),
+        ("distribute-file", 500),
+        ("distribute-file", 200),
+    ]
+
+
 def test_fail_after_processing_is_the_ambiguous_case(
     sim: StreampixelSimulator, client: StreampixelClient, receiver: WebhookReceiver, file_host: str
 ) -> None:
