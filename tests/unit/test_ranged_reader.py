@@ -304,7 +304,9 @@ def test_artifact_ranges_read_through_the_port_skip_what_a_whole_body_answer_rep
         def download_info(self, build_id: str) -> DownloadInfo:
             raise AssertionError("not asked")
 
-        def open_artifact(self, url: str, *, start: int = 0, stop: int | None = None) -> ArtifactResponse:
+        def open_artifact(
+        self, url: str, *, start: int = 0, stop: int | None = None, read_timeout: float | None = None
+    ) -> ArtifactResponse:
             served.append((start, stop))
             chunks = iter([DATA[i : i + 300] for i in range(0, len(DATA), 300)])
             return ArtifactResponse(0, len(DATA), chunks, close=lambda: None)  # 200: from byte 0
