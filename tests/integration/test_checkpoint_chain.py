@@ -326,8 +326,8 @@ def test_a_fetch_that_fails_after_the_build_moved_on_leaves_it_as_it_is(
         """A duplicate invocation stores the build, then this one's host refuses the URL."""
 
         def open_artifact(
-        self, url: str, *, start: int = 0, stop: int | None = None, read_timeout: float | None = None
-    ) -> ArtifactResponse:
+            self, url: str, *, start: int = 0, stop: int | None = None, read_timeout: float | None = None
+        ) -> ArtifactResponse:
             builds.transition(
                 "dup", BuildStatus.STORED, event="stored", fields={"artifactKey": pull_key("dup")}
             )
