@@ -19,8 +19,8 @@ from pixelbridge.adapters.ranged_reader import RangedReadConfig, artifact_reader
 from pixelbridge.adapters.secrets import MissingSecretValue
 from pixelbridge.adapters.store import pull_key
 from pixelbridge.adapters.url_guard import UrlPolicy
-from pixelbridge.ports import DownloadInfo
 from pixelbridge.convert.sinks import resumable_s3_sinks
+from pixelbridge.ports import DownloadInfo
 from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits
 from pixelbridge_local.buildpixel_sim import BuildPixelSimulator
 from pixelbridge_local.template import create_tables
