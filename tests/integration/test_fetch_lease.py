@@ -45,7 +45,7 @@ MiB = 1024 * 1024
 BUCKET = "artifacts"
 PART = 5 * MiB
 TIMEOUT = 900.0
-LIMITS = FetchLimits(max_bytes=1 << 30, checkpoint_every_seconds=1.0)  # reserve 60 s, grace 10 s
+LIMITS = FetchLimits(max_bytes=1 << 30, checkpoint_every_seconds=1.0)  # reserve 60 s, as deployed
 READS = RangedReadConfig(range_size=1 * MiB, connections=2)
 DATA = random.Random(14).randbytes(30 * MiB)
 

@@ -22,7 +22,7 @@ with parallel ranges). ``fetchHeartbeatAt`` is written at the start of every inv
 checkpoint: the reconciler tells a live chained fetch from a dead one by it.
 
 One download at a time: Lambda may deliver an async invocation twice, and retries one it stopped. Each
-invocation first claims ``fetchLease`` ({holder, expiresAt}: its time left plus a grace) with a
+invocation first claims ``fetchLease`` ({holder, expiresAt}: Lambda's deadline for it) with a
 conditional write; every checkpoint is written only while it still holds the lease, and the last one
 frees it for the next invocation. A copy that finds another live lease, or loses its own, answers
 "skipped" and touches nothing (it never aborts the upload the holder writes). An expired lease (its
@@ -102,9 +102,9 @@ class FetchLimits:
     max_invocations: int = 100  # 24 GiB at 1 MB/s needs ~30 invocations of 15 minutes
     # The one pass is abandoned when, after this much of the invocation, the rate says it cannot finish.
     projection_after_seconds: float = 10.0
-    # A lease lasts the invocation's time left plus this: a stopped holder's lease is free before Lambda
-    # retries it (~1 min later), and a lease is never taken from a live holder.
-    lease_grace_seconds: float = 10.0
+    # A lease lasts until Lambda's hard deadline for the invocation (plus this): a live holder makes its
+    # last write before it (``reserve_seconds``), and Lambda's retry of a stopped one comes after it.
+    lease_grace_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
