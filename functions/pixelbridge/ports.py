@@ -62,6 +62,20 @@ class BuildsPort(Protocol):
         self, build_id: str, fields: dict[str, Any], *, only_if_status_in: set[BuildStatus] | None = None
     ) -> BuildRecord | None: ...
     def remove_fields(self, build_id: str, names: list[str]) -> None: ...
+    def hold_fetch_lease(
+        self,
+        build_id: str,
+        holder: str,
+        *,
+        seconds: float,
+        fields: dict[str, Any] | None = None,
+        release: bool = False,
+    ) -> BuildRecord | None:
+        """Claim or renew ``fetchLease`` ({holder, expiresAt} ``seconds`` from now) and set ``fields``, in one
+        conditional write: only while the build is ``received`` and no other holder's lease is unexpired.
+        ``release`` removes the lease instead. None when the write was refused."""
+        ...
+
     def clear_wait_token(self, build_id: str, token: str) -> bool: ...
     def mark_stuck(self, build_id: str, reason: str) -> BuildRecord | None: ...
     def open_builds(self, *, updated_before: str, limit: int = 200) -> list[BuildRecord]: ...
@@ -238,7 +252,9 @@ class BuildPixelPort(Protocol):
     """BuildPixel's download API and artifact host (the pull path)."""
 
     def download_info(self, build_id: str) -> DownloadInfo: ...
-    def open_artifact(self, url: str, *, start: int = 0, stop: int | None = None) -> ArtifactResponse: ...
+    def open_artifact(
+        self, url: str, *, start: int = 0, stop: int | None = None, read_timeout: float | None = None
+    ) -> ArtifactResponse: ...
 
 
 class ArtifactSink(Protocol):
@@ -358,7 +374,7 @@ UploadParser = Callable[[bytes, "str | None"], BuildUpload]
 class FetchStarter(Protocol):
     """Starts the download of a build's artifact without waiting for it (FetchFunction, async)."""
 
-    def start(self, build_id: str, artifact_url: str | None) -> None: ...
+    def start(self, build_id: str) -> None: ...
 
 
 class ConvertStarter(Protocol):

@@ -33,7 +33,7 @@ class Starter:
         self.started: list[str] = []
         self.fail_next = False
 
-    def start(self, build_id: str, artifact_url: str | None) -> None:
+    def start(self, build_id: str) -> None:
         if self.fail_next:
             self.fail_next = False
             raise RuntimeError("Lambda throttled")

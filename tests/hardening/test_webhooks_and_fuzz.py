@@ -50,7 +50,7 @@ class StartRecorder:
     def __init__(self) -> None:
         self.started: list[str] = []
 
-    def start(self, build_id: str, artifact_url: str | None) -> None:
+    def start(self, build_id: str) -> None:
         self.started.append(build_id)
 
 

@@ -79,7 +79,9 @@ class MeteredBuildPixel:
         md5 = self.md5 or hashlib.md5(self.data, usedforsecurity=False).hexdigest()
         return DownloadInfo("https://artifacts.example.test/a?sig=s", None, len(self.data), md5)
 
-    def open_artifact(self, url: str, *, start: int = 0, stop: int | None = None) -> ArtifactResponse:
+    def open_artifact(
+        self, url: str, *, start: int = 0, stop: int | None = None, read_timeout: float | None = None
+    ) -> ArtifactResponse:
         self.requests.append((start, stop))
         return ArtifactResponse(start, len(self.data), self._chunks(start), close=lambda: None)
 
@@ -102,10 +104,11 @@ class HeartbeatLog(BuildRepository):
         super().__init__(*args, **kwargs)
         self.beats: list[tuple[str, bool]] = []
 
-    def set_fields(self, build_id: str, fields: dict[str, Any], **options: Any) -> Any:
+    def hold_fetch_lease(self, build_id: str, holder: str, **options: Any) -> Any:
+        fields = options.get("fields") or {}
         if HEARTBEAT_FIELD in fields:
             self.beats.append((fields[HEARTBEAT_FIELD], CHECKPOINT_FIELD in fields))
-        return super().set_fields(build_id, fields, **options)
+        return super().hold_fetch_lease(build_id, holder, **options)
 
 
 @dataclass
@@ -119,7 +122,7 @@ class Lambda:
     pending: list[str] = field(default_factory=list)  # payloads of self-invocations (build ids)
     outcomes: list[str] = field(default_factory=list)
 
-    def start(self, build_id: str, artifact_url: str | None) -> None:
+    def start(self, build_id: str) -> None:
         self.pending.append(build_id)
 
     def invoke(self, build_id: str, *, limits: FetchLimits = LIMITS) -> str:
@@ -322,7 +325,9 @@ def test_a_fetch_that_fails_after_the_build_moved_on_leaves_it_as_it_is(
     class StoredMeanwhile(MeteredBuildPixel):
         """A duplicate invocation stores the build, then this one's host refuses the URL."""
 
-        def open_artifact(self, url: str, *, start: int = 0, stop: int | None = None) -> ArtifactResponse:
+        def open_artifact(
+            self, url: str, *, start: int = 0, stop: int | None = None, read_timeout: float | None = None
+        ) -> ArtifactResponse:
             builds.transition(
                 "dup", BuildStatus.STORED, event="stored", fields={"artifactKey": pull_key("dup")}
             )

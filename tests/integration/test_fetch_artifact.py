@@ -20,6 +20,7 @@ from pixelbridge.adapters.secrets import MissingSecretValue
 from pixelbridge.adapters.store import pull_key
 from pixelbridge.adapters.url_guard import UrlPolicy
 from pixelbridge.convert.sinks import resumable_s3_sinks
+from pixelbridge.ports import DownloadInfo
 from pixelbridge.usecases.fetch_artifact import FetchArtifact, FetchLimits
 from pixelbridge_local.buildpixel_sim import BuildPixelSimulator
 from pixelbridge_local.template import create_tables
@@ -43,13 +44,14 @@ class Harness:
         max_bytes: int = 24 * 1024**3,
         api_token: str | None = API_TOKEN,
         max_rate_limit_wait: float = 300.0,
+        first_url_expires: bool = False,
     ) -> FetchArtifact:
         def token() -> str:
             if api_token is None:
                 raise MissingSecretValue("secret field 'apiToken' is not set")
             return api_token
 
-        client = BuildPixelClient(
+        client = (FirstUrlExpires if first_url_expires else BuildPixelClient)(
             self.sim.url,
             token,
             sleep=self.sleeps.append,
@@ -57,6 +59,8 @@ class Harness:
             artifact_urls=UrlPolicy(allowed_hosts=frozenset(), allow_loopback_http=True),  # the simulator
         )
 
+        if isinstance(client, FirstUrlExpires):
+            client.sim = self.sim
         return FetchArtifact(
             builds=self.builds,
             source=client,
@@ -91,6 +95,19 @@ class Harness:
         return sum(request.body_bytes for request in self.sim.requests_to("/artifacts/"))
 
 
+class FirstUrlExpires(BuildPixelClient):
+    """The first URL the download API signs is revoked at once: it has expired before it is used."""
+
+    sim: BuildPixelSimulator | None = None
+
+    def download_info(self, build_id: str) -> DownloadInfo:
+        info = super().download_info(build_id)
+        if self.sim is not None:
+            self.sim.expire_urls_now()
+            self.sim = None
+        return info
+
+
 @pytest.fixture
 def harness() -> Iterator[Harness]:
     sim = BuildPixelSimulator(signing_secret="unused", api_token=API_TOKEN)
@@ -114,7 +131,7 @@ def assert_no_capability_leaked(record: dict[str, Any]) -> None:
 
 def test_pull_with_the_webhook_url_stores_verified_bytes(harness: Harness) -> None:
     harness.received("f-ok")
-    outcome = harness.fetcher()("f-ok", harness.sim.signed_url("f-ok"))
+    outcome = harness.fetcher()("f-ok")
     assert outcome.result == "stored", harness.record("f-ok").get("error")
     record = harness.record("f-ok")
     assert record["status"] == "stored"
@@ -134,9 +151,7 @@ def test_without_artifact_url_the_download_api_is_used(harness: Harness) -> None
 
 def test_expired_url_is_renewed_through_the_download_api(harness: Harness) -> None:
     harness.received("f-exp")
-    stale_url = harness.sim.signed_url("f-exp")
-    harness.sim.expire_urls_now()
-    assert harness.fetcher()("f-exp", stale_url).result == "stored"
+    assert harness.fetcher(first_url_expires=True)("f-exp").result == "stored"
     assert harness.stored_bytes("f-exp") == ARTIFACT
     statuses = [r.status for r in harness.sim.requests_to("/artifacts/f-exp")]
     assert statuses == [403, 206]
@@ -149,7 +164,7 @@ def test_expired_url_is_renewed_through_the_download_api(harness: Harness) -> No
 def test_md5_mismatch_fails_the_build_and_leaves_no_object(harness: Harness) -> None:
     harness.received("f-md5")
     harness.sim.knobs.wrong_md5 = True
-    assert harness.fetcher()("f-md5", harness.sim.signed_url("f-md5")).result == "failed"
+    assert harness.fetcher()("f-md5").result == "failed"
     record = harness.record("f-md5")
     assert record["status"] == "failed"
     assert "MD5" in record["error"]
@@ -178,7 +193,7 @@ def test_endless_429_fails_after_a_bounded_wait(harness: Harness) -> None:
 def test_truncated_download_retries_only_the_cut_range(harness: Harness) -> None:
     harness.received("f-cut")
     harness.sim.knobs.fail_after_bytes = 1 * MiB + 7
-    assert harness.fetcher()("f-cut", harness.sim.signed_url("f-cut")).result == "stored"
+    assert harness.fetcher()("f-cut").result == "stored"
     downloads = harness.sim.requests_to("/artifacts/f-cut")
     assert [r.status for r in downloads] == [206, 206]
     # The one range (the artifact is smaller than a range) is asked for again, from its own start.
@@ -191,14 +206,14 @@ def test_server_without_range_support_is_read_again_and_skipped(harness: Harness
     harness.received("f-norange")
     harness.sim.knobs.fail_after_bytes = 2 * MiB
     harness.sim.knobs.ignore_range = True
-    assert harness.fetcher()("f-norange", harness.sim.signed_url("f-norange")).result == "stored"
+    assert harness.fetcher()("f-norange").result == "stored"
     assert [r.status for r in harness.sim.requests_to("/artifacts/f-norange")] == [200, 200]
     assert harness.stored_bytes("f-norange") == ARTIFACT
 
 
 def test_announced_size_over_the_limit_fails_before_downloading(harness: Harness) -> None:
     harness.received("f-big")
-    assert harness.fetcher(max_bytes=1 * MiB)("f-big", harness.sim.signed_url("f-big")).result == "failed"
+    assert harness.fetcher(max_bytes=1 * MiB)("f-big").result == "failed"
     assert "limit" in harness.record("f-big")["error"]
     assert harness.sim.requests_to("/artifacts/") == []
     assert harness.objects() == []
@@ -207,7 +222,7 @@ def test_announced_size_over_the_limit_fails_before_downloading(harness: Harness
 def test_a_webhook_url_is_not_fetched_unless_the_download_api_confirms_the_build(harness: Harness) -> None:
     harness.received("f-unconfirmed")
     fetch = harness.fetcher(api_token=None)  # the download API cannot be asked
-    assert fetch("f-unconfirmed", harness.sim.signed_url("f-unconfirmed")).result == "failed"
+    assert fetch("f-unconfirmed").result == "failed"
     record = harness.record("f-unconfirmed")
     assert record["status"] == "failed" and "did not confirm the build" in record["error"]
     assert harness.sim.requests_to("/artifacts/") == []

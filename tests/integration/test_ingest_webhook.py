@@ -22,14 +22,14 @@ PROJECT = "665a2b3c4d5e6f7a8b9c0e10"
 
 class RecordingStarter:
     def __init__(self) -> None:
-        self.started: list[tuple[str, str | None]] = []
+        self.started: list[str] = []
         self.fail_next = False
 
-    def start(self, build_id: str, artifact_url: str | None) -> None:
+    def start(self, build_id: str) -> None:
         if self.fail_next:
             self.fail_next = False
             raise RuntimeError("Lambda throttled")
-        self.started.append((build_id, artifact_url))
+        self.started.append(build_id)
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ def test_build_complete_registers_a_pull_and_starts_the_fetch(
 ) -> None:
     status, body, raw = send(envelope("build.complete", "wh-1"), base64_encoded=base64_encoded)
     assert (status, body) == (202, {"buildId": "wh-1", "status": "received"})
-    assert starter.started == [("wh-1", ARTIFACT_URL)]
+    assert starter.started == ["wh-1"]
     stored = record("wh-1")
     assert stored is not None
     assert stored["status"] == "received"
@@ -144,7 +144,7 @@ def test_build_complete_without_artifact_url_still_starts_the_fetch(
     document = envelope("build.complete", "wh-nourl")
     del document["data"]["build"]["artifactUrl"]
     assert send(document)[0] == 202
-    assert starter.started == [("wh-nourl", None)]
+    assert starter.started == ["wh-nourl"]
 
 
 def test_replayed_build_complete_is_harmless(account: MotoAccount, starter: RecordingStarter) -> None:
@@ -198,7 +198,7 @@ def test_a_squatted_linux_push_does_not_block_the_signed_pull(
     assert record("wh-squat")["status"] == "skipped"  # type: ignore[index]
     status, body, _ = send(envelope("build.complete", "wh-squat"))
     assert (status, body) == (202, {"buildId": "wh-squat", "status": "received"})
-    assert starter.started == [("wh-squat", ARTIFACT_URL)]
+    assert starter.started == ["wh-squat"]
     taken = record("wh-squat")
     assert taken is not None and taken["status"] == "received" and taken["source"] == "pull"
     assert taken["sources"] == ["push", "pull"] and taken["metadata"]["platform"] == "Win64"
@@ -214,7 +214,7 @@ def test_a_differing_push_not_yet_uploaded_is_stopped_and_taken_over(
     assert record("wh-squat2")["status"] == "stored"  # type: ignore[index]
     status, body, _ = send(envelope("build.complete", "wh-squat2"))
     assert (status, body["status"]) == (202, "received")
-    assert starter.started == [("wh-squat2", ARTIFACT_URL)]
+    assert starter.started == ["wh-squat2"]
     taken = record("wh-squat2")
     assert taken is not None and taken["source"] == "pull" and taken["metadata"]["branch"] == "main"
     assert "artifactKey" not in taken  # the pushed artifact is not the pulled build's
@@ -257,7 +257,7 @@ def test_fetch_that_cannot_start_answers_503_and_the_retry_starts_it(
     assert "fetch not started" in events_of("wh-throttled")
     status, _, _ = send(document)  # BuildPixel retries non-2xx with backoff
     assert status == 202
-    assert starter.started == [("wh-throttled", ARTIFACT_URL)]
+    assert starter.started == ["wh-throttled"]
 
 
 # -- authentication ------------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import io
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from pixelbridge.domain.fetch_attempts import FETCH_LEASE_FIELD
 from pixelbridge.domain.inbox import push_key
 from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.statuses import BuildStatus, allowed_sources, is_terminal
@@ -91,6 +92,32 @@ class InMemoryBuilds:
     def remove_fields(self, build_id: str, names: list[str]) -> None:
         for name in names:
             self.records[build_id].pop(name, None)
+
+    def hold_fetch_lease(
+        self,
+        build_id: str,
+        holder: str,
+        *,
+        seconds: float,
+        fields: dict[str, Any] | None = None,
+        release: bool = False,
+    ) -> BuildRecord | None:
+        now = self._clock()
+        lease = {"holder": holder, "expiresAt": iso(now + timedelta(seconds=seconds))}
+
+        def free(record: BuildRecord) -> bool:
+            held = record.get(FETCH_LEASE_FIELD)
+            return record["status"] == BuildStatus.RECEIVED and (
+                not held or held["holder"] == holder or held["expiresAt"] <= iso(now)
+            )
+
+        return self._update(
+            build_id,
+            {**(fields or {}), **({} if release else {FETCH_LEASE_FIELD: lease})},
+            entry=None,
+            allowed=free,
+            remove=[FETCH_LEASE_FIELD] if release else (),
+        )
 
     def clear_wait_token(self, build_id: str, token: str) -> bool:
         record = self.records.get(build_id)

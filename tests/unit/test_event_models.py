@@ -40,9 +40,9 @@ def test_unknown_or_incomplete_release_tasks_are_refused(event: dict[str, Any]) 
         parse(event=event, model=ReleaseTaskEvent)
 
 
-def test_fetch_requests_need_a_valid_build_id_and_read_an_odd_url_as_absent() -> None:
-    request = parse(event={"buildId": "b-1", "artifactUrl": 42}, model=FetchRequest)
-    assert (request.build_id, request.artifact_url) == ("b-1", None)
+def test_fetch_requests_need_a_valid_build_id_and_drop_any_url_an_older_payload_carries() -> None:
+    request = parse(event={"buildId": "b-1", "artifactUrl": "https://x/a?sig=s"}, model=FetchRequest)
+    assert request.model_dump() == {"build_id": "b-1"}
     with pytest.raises(ValidationError):
         parse(event={"buildId": "../b-1", "artifactUrl": "https://x"}, model=FetchRequest)
 

@@ -66,7 +66,9 @@ class StoppedMidDownload:
     def download_info(self, build_id: str) -> DownloadInfo:
         raise Stopped
 
-    def open_artifact(self, url: str, *, start: int = 0, stop: int | None = None) -> ArtifactResponse:
+    def open_artifact(
+        self, url: str, *, start: int = 0, stop: int | None = None, read_timeout: float | None = None
+    ) -> ArtifactResponse:
         raise AssertionError("the invocation was stopped before")
 
 
@@ -91,7 +93,7 @@ def stopped_fetch(builds: InMemoryBuilds) -> None:
         limits=FetchLimits(max_bytes=1 << 20),
     )
     with pytest.raises(Stopped):
-        fetch("b-1", "https://artifacts.buildpixel.io/b-1.tar.gz?sig=secret")
+        fetch("b-1")
 
 
 def reconciler(builds: InMemoryBuilds, clock: Clock) -> ReconcileBuilds:
@@ -182,7 +184,7 @@ class RecordingStarter:
     def __init__(self) -> None:
         self.started: list[str] = []
 
-    def start(self, build_id: str, artifact_url: str | None) -> None:
+    def start(self, build_id: str) -> None:
         self.started.append(build_id)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from pixelbridge.adapters.ranged_reader import (
+    MIN_RANGE_READ_TIMEOUT,
     ArtifactRangeSource,
     HttpRangeSource,
     ParallelRangedReader,
@@ -304,7 +305,9 @@ def test_artifact_ranges_read_through_the_port_skip_what_a_whole_body_answer_rep
         def download_info(self, build_id: str) -> DownloadInfo:
             raise AssertionError("not asked")
 
-        def open_artifact(self, url: str, *, start: int = 0, stop: int | None = None) -> ArtifactResponse:
+        def open_artifact(
+            self, url: str, *, start: int = 0, stop: int | None = None, read_timeout: float | None = None
+        ) -> ArtifactResponse:
             served.append((start, stop))
             chunks = iter([DATA[i : i + 300] for i in range(0, len(DATA), 300)])
             return ArtifactResponse(0, len(DATA), chunks, close=lambda: None)  # 200: from byte 0
@@ -313,3 +316,30 @@ def test_artifact_ranges_read_through_the_port_skip_what_a_whole_body_answer_rep
     assert source.size == len(DATA) and served == [(0, 1)]  # the size came from a 1-byte probe
     assert source.fetch(2 * RANGE + 10, 3 * RANGE) == DATA[2 * RANGE + 10 : 3 * RANGE]
     assert "sig" not in repr(source)
+
+
+def test_each_range_request_waits_on_its_socket_no_longer_than_the_budget_left() -> None:
+    timeouts: list[float | None] = []
+
+    class Recording:
+        def download_info(self, build_id: str) -> DownloadInfo:
+            raise AssertionError("not asked")
+
+        def open_artifact(
+            self, url: str, *, start: int = 0, stop: int | None = None, read_timeout: float | None = None
+        ) -> ArtifactResponse:
+            timeouts.append(read_timeout)
+            return ArtifactResponse(start, len(DATA), iter([DATA[start:stop]]), close=lambda: None)
+
+    budget = [300.0]
+    source = ArtifactRangeSource(
+        Recording(), "https://artifacts.example.test/x?sig=1", len(DATA), budget=lambda: budget[0]
+    )
+    for left in (300.0, 45.0, 7.5, 0.2):
+        budget[0] = left
+        source.fetch(0, RANGE)
+    # The budget left, down to a floor: an abandoned worker thread ends soon after the deadline.
+    assert timeouts == [300.0, 45.0, 7.5, MIN_RANGE_READ_TIMEOUT]
+    unbounded = ArtifactRangeSource(Recording(), "https://artifacts.example.test/x?sig=1", len(DATA))
+    unbounded.fetch(0, RANGE)
+    assert timeouts[-1] is None  # no budget: the client's own timeouts

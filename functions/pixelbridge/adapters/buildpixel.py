@@ -179,9 +179,14 @@ class BuildPixelClient:
         )
 
     # -- the artifact ------------------------------------------------------------------------------
-    def open_artifact(self, url: str, *, start: int = 0, stop: int | None = None) -> ArtifactResponse:
+    def open_artifact(
+        self, url: str, *, start: int = 0, stop: int | None = None, read_timeout: float | None = None
+    ) -> ArtifactResponse:
         """Stream the artifact from byte ``start`` (to ``stop``, exclusive, if given) with a Range; a
-        server may answer 200 (the whole body) or a longer range instead: the caller reads what it needs."""
+        server may answer 200 (the whole body) or a longer range instead: the caller reads what it needs.
+        ``read_timeout`` lowers the socket timeouts (connect and each read) below their defaults: a
+        caller near its deadline does not leave a thread blocked for a full minute."""
+        bound = READ_TIMEOUT if read_timeout is None else max(0.001, read_timeout)
         last = "" if stop is None else str(stop - 1)
         headers = {"Range": f"bytes={start}-{last}"} if start or stop is not None else {}
         try:
@@ -192,7 +197,7 @@ class BuildPixelClient:
                 resolve=self._resolve,
                 headers=headers,
                 stream=True,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                timeout=(min(CONNECT_TIMEOUT, bound), min(READ_TIMEOUT, bound)),
             )
         except UrlRefused as refused:
             raise ArtifactUrlRefused(f"artifact URL refused: {refused}") from None

@@ -12,6 +12,7 @@ budget is summarised (``domain.timeline.compact_timeline``) by one more conditio
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -20,6 +21,7 @@ from botocore.exceptions import ClientError
 from pixelbridge.adapters.build_queries import OPEN_ATTRIBUTE, OPEN_VALUE, RECORD_KIND, BuildQueries
 from pixelbridge.adapters.dynamo_items import from_dynamo, to_dynamo
 from pixelbridge.adapters.item_size import ensure_fits
+from pixelbridge.domain.fetch_attempts import FETCH_LEASE_FIELD
 from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.statuses import BuildStatus, allowed_sources, is_terminal
 from pixelbridge.domain.timeline import (
@@ -148,6 +150,28 @@ class BuildRepository(BuildQueries):
             ConditionExpression="attribute_exists(buildId)",
         )
 
+    def hold_fetch_lease(
+        self,
+        build_id: str,
+        holder: str,
+        *,
+        seconds: float,
+        fields: dict[str, Any] | None = None,
+        release: bool = False,
+    ) -> BuildRecord | None:
+        now = self._clock()
+        lease = {"holder": holder, "expiresAt": iso(now + timedelta(seconds=seconds))}
+        return self._update(
+            build_id,
+            {**(fields or {}), **({} if release else {FETCH_LEASE_FIELD: lease})},
+            entry=None,
+            condition="#status = :received AND (attribute_not_exists(#lease) OR #lease.#holder = :holder"
+            " OR #lease.#expiresAt <= :now)",
+            condition_values={":received": str(BuildStatus.RECEIVED), ":holder": holder},
+            condition_names={"#lease": FETCH_LEASE_FIELD, "#holder": "holder", "#expiresAt": "expiresAt"},
+            remove=[FETCH_LEASE_FIELD] if release else None,
+        )
+
     def clear_wait_token(self, build_id: str, token: str) -> bool:
         """Forget the parked task token if it is still ``token``; True for the one caller that did."""
         try:
@@ -241,10 +265,11 @@ class BuildRepository(BuildQueries):
         entry: tuple[str, str, str | None, dict[str, Any] | None] | None,
         condition: str | None = None,
         condition_values: dict[str, str] | None = None,
+        condition_names: dict[str, str] | None = None,
         remove: list[str] | None = None,
     ) -> BuildRecord | None:
         now = self._clock()
-        names = {"#status": "status", "#updatedAt": "updatedAt"}
+        names = {"#status": "status", "#updatedAt": "updatedAt", **(condition_names or {})}
         values: dict[str, Any] = {":now": iso(now), **(condition_values or {})}
         assignments = ["#updatedAt = :now"]
         for i, (name, value) in enumerate(fields.items()):

@@ -15,21 +15,21 @@ class FetchNotStarted(RuntimeError):
 class LambdaFetchStarter:
     """The real ``ArtifactFetchStarter``: one async invoke of FetchFunction per build.
 
-    The signed artifact URL is passed in the payload only (async payloads are not logged by Lambda);
-    it is never written to the build record or to our logs. The Lambda client is created on the
-    first start, so rejected webhooks never pay for it.
+    The payload is ``{"buildId"}`` only: a failed async invocation lands in the dead-letter queue (kept
+    14 days), so no bearer URL may travel in it; FetchFunction asks the download API for one. The
+    Lambda client is created on the first start, so rejected webhooks never pay for it.
     """
 
     def __init__(self, function_name: str, *, lambda_client: Any = None) -> None:
         self._function_name = function_name
         self._lambda = lambda_client
 
-    def start(self, build_id: str, artifact_url: str | None) -> None:
+    def start(self, build_id: str) -> None:
         if not self._function_name:
             raise FetchNotStarted("FETCH_FUNCTION_NAME is not configured")
         if self._lambda is None:
             self._lambda = boto3.client("lambda")
-        payload = json.dumps({"buildId": build_id, "artifactUrl": artifact_url}).encode("utf-8")
+        payload = json.dumps({"buildId": build_id}).encode("utf-8")
         answer = self._lambda.invoke(
             FunctionName=self._function_name, InvocationType="Event", Payload=payload
         )

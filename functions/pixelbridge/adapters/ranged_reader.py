@@ -33,6 +33,7 @@ from pixelbridge.ports import (
 )
 
 MiB = 1024 * 1024
+MIN_RANGE_READ_TIMEOUT = 2.0  # seconds: below it a healthy but distant host could not answer a range
 READ_CHUNK = 1 * MiB  # bodies are copied into one preallocated buffer per range: no joined copy at the end
 
 
@@ -337,7 +338,9 @@ class ArtifactRangeSource:
         return f"ArtifactRangeSource(size={self.size})"
 
     def fetch(self, start: int, stop: int) -> bytes | bytearray:
-        response = self._client.open_artifact(self._url, start=start, stop=stop)
+        response = self._client.open_artifact(
+            self._url, start=start, stop=stop, read_timeout=self._read_timeout()
+        )
         try:
             if response.start > start:
                 raise BuildPixelUnavailable(f"the host answered from byte {response.start}, not {start}")
@@ -348,8 +351,15 @@ class ArtifactRangeSource:
         finally:
             response.close()
 
+    def _read_timeout(self) -> float | None:
+        """The socket timeout for one range: the budget left (never below a floor a healthy host meets),
+        so a worker thread abandoned at the deadline ends soon after it instead of on the 60 s default."""
+        if self._budget is None:
+            return None
+        return max(MIN_RANGE_READ_TIMEOUT, self._budget())
+
     def _probe_size(self) -> int:
-        response = self._client.open_artifact(self._url, start=0, stop=1)
+        response = self._client.open_artifact(self._url, start=0, stop=1, read_timeout=self._read_timeout())
         response.close()
         if response.total_size is None:
             raise ArtifactUrlRefused("the artifact host announced no size")

@@ -23,6 +23,8 @@ FETCH_TIMEOUT_SECONDS = 900  # FetchFunction's Timeout
 FETCH_RETRY_MARGIN_SECONDS = 600
 FETCH_STALL_SECONDS = MAX_FETCH_ATTEMPTS * FETCH_TIMEOUT_SECONDS + FETCH_RETRY_MARGIN_SECONDS
 ALIVE_FIELDS = ("fetchRequestedAt", "fetchHeartbeatAt")
+# {holder, expiresAt}: the one invocation allowed to download (a duplicate async delivery skips).
+FETCH_LEASE_FIELD = "fetchLease"
 
 
 def stall_seconds(configured: int) -> int:

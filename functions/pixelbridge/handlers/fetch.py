@@ -1,6 +1,8 @@
-"""FetchFunction: invoked asynchronously by the BuildPixel webhook with ``{"buildId", "artifactUrl"}``.
+"""FetchFunction: invoked asynchronously with ``{"buildId"}`` (by the BuildPixel webhook, the operator's
+retry, and itself to continue a download).
 
-The event carries a signed URL: it is never logged (Powertools does not log the event unless asked).
+The event carries no URL: the use case asks BuildPixel's download API for a freshly signed one at every
+invocation. Lambda's request id names this invocation in the download's lease.
 """
 
 from __future__ import annotations
@@ -33,6 +35,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {"buildId": None, "result": "ignored: invalid request"}
     own_arn = getattr(context, "invoked_function_arn", None)  # a continued download invokes itself again
     fetch = wiring.fetch_artifact(seconds_left_in(context), own_arn)
-    outcome = fetch(request.build_id, request.artifact_url)
+    outcome = fetch(request.build_id, getattr(context, "aws_request_id", None))
     logger.info("fetch handled", extra={"build_id": request.build_id, "result": outcome.result})
     return outcome.to_dict()

@@ -21,6 +21,17 @@ When the artifact completes, its S3 event starts the ordinary conversion (Conver
 with parallel ranges). ``fetchHeartbeatAt`` is written at the start of every invocation and with every
 checkpoint: the reconciler tells a live chained fetch from a dead one by it.
 
+One download at a time: Lambda may deliver an async invocation twice, and retries one it stopped. Each
+invocation first claims ``fetchLease`` ({holder, expiresAt}: Lambda's deadline for it) with a
+conditional write; every checkpoint is written only while it still holds the lease, and the last one
+frees it for the next invocation. A copy that finds another live lease, or loses its own, answers
+"skipped" and touches nothing (it never aborts the upload the holder writes). An expired lease (its
+holder was stopped) is taken over.
+
+The invoke payload is the build id only. Every invocation asks BuildPixel's download API for a URL
+signed now (size and checksumMd5 with it), so no bearer URL waits in an async queue or the dead-letter
+queue, and a chain longer than a URL's life goes on with fresh ones.
+
 Every build that reaches this use case ends ``converted``, ``stored`` (converted next by
 ConvertFunction), ``failed`` with a reason, or continues in a new invocation. Signed URLs and tokens
 are never logged or recorded.
@@ -33,6 +44,7 @@ import contextlib
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,10 +53,10 @@ import rehashes
 
 from pixelbridge.convert.pipeline import ConversionLimits, ConversionManifest, convert_targz_to_zip
 from pixelbridge.domain.errors import ArchiveRejected, MissingSecretValue
-from pixelbridge.domain.fetch_attempts import next_fetch_attempt
+from pixelbridge.domain.fetch_attempts import FETCH_LEASE_FIELD, FETCH_TIMEOUT_SECONDS, next_fetch_attempt
 from pixelbridge.domain.inbox import pull_key
+from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.release_runs import release_execution_name
-from pixelbridge.domain.secrets import host_of
 from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.domain.uploads import UploadState
 from pixelbridge.ports import (
@@ -73,6 +85,7 @@ MiB = 1024 * 1024
 READ_SIZE = 1 * MiB
 CHECKPOINT_FIELD = "fetchCheckpoint"
 HEARTBEAT_FIELD = "fetchHeartbeatAt"
+HELD_ELSEWHERE = "skipped: another invocation holds the download"
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,9 @@ class FetchLimits:
     max_invocations: int = 100  # 24 GiB at 1 MB/s needs ~30 invocations of 15 minutes
     # The one pass is abandoned when, after this much of the invocation, the rate says it cannot finish.
     projection_after_seconds: float = 10.0
+    # A lease lasts until Lambda's hard deadline for the invocation (plus this): a live holder makes its
+    # last write before it (``reserve_seconds``), and Lambda's retry of a stopped one comes after it.
+    lease_grace_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,10 @@ class FetchFailed(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class LeaseLost(Exception):
+    """Another invocation took the download over (this one's lease expired): touch nothing more."""
 
 
 class OutOfTime(Exception):
@@ -379,14 +399,24 @@ class FetchArtifact:
         self._started_left = 0.0
         self._checkpointed_left = 0.0
         self._invocations = 1
+        self._holder = ""
 
-    def __call__(self, build_id: str, artifact_url: str | None) -> FetchOutcome:
+    def __call__(self, build_id: str, invocation_id: str | None = None) -> FetchOutcome:
+        """``invocation_id``: Lambda's request id, named in the lease (a random suffix tells apart two
+        deliveries of one event, which share it)."""
+        self._holder = f"{invocation_id or 'invocation'}/{uuid.uuid4().hex[:12]}"
+        self._started_left = self._checkpointed_left = self._seconds_left()
         record = self._builds.get(build_id)
         if record is None:
             return FetchOutcome(build_id, "ignored: no build record")
         if record["status"] != BuildStatus.RECEIVED:
             # A repeated invocation (Lambda async retry) after the artifact is already stored.
             return FetchOutcome(build_id, f"skipped: build is already {record['status']}")
+        # One download at a time: a duplicate delivery, or a retry while the holder still runs, stops here.
+        claimed = self._hold(build_id, {HEARTBEAT_FIELD: self._builds.now_iso()})
+        if claimed is None:
+            return self._not_held(build_id)
+        record = claimed
         try:
             resume = FetchCheckpoint.from_record(record.get(CHECKPOINT_FIELD))
         except (KeyError, TypeError, ValueError):
@@ -395,33 +425,29 @@ class FetchArtifact:
             unreadable.close()
             return self._fail(build_id, unreadable, "the fetch checkpoint is unreadable")
         self._invocations = (resume.invocations if resume else 0) + 1
-        self._started_left = self._checkpointed_left = self._seconds_left()
-        self._builds.set_fields(build_id, {HEARTBEAT_FIELD: self._builds.now_iso()})
-        origin = host_of(artifact_url) if artifact_url else "the BuildPixel download API"
         # Counted like conversion attempts: a stopped invocation records nothing else (``fetch_attempts``).
         attempt = next_fetch_attempt(record)
         if resume is None:
-            detail = f"attempt {attempt}, pull from {origin}"
+            detail = f"attempt {attempt}, pull through the BuildPixel download API"
             self._builds.record_event(build_id, "fetching", detail, fields={"fetchAttempts": attempt})
         else:
             detail = f"attempt {attempt}, invocation {self._invocations}, from byte {resume.offset}"
             self._builds.record_event(build_id, "fetch continued", detail, fields={"fetchAttempts": attempt})
         transfer = _Transfer(pull_key(build_id), self.limits.max_bytes, self._open_sink, resume)
         try:
-            return self._fetch(build_id, artifact_url, transfer, resume)
+            return self._fetch(build_id, transfer, resume)
         finally:
             transfer.close()  # the MD5 thread
 
-    def _fetch(
-        self, build_id: str, artifact_url: str | None, transfer: _Transfer, resume: FetchCheckpoint | None
-    ) -> FetchOutcome:
+    def _fetch(self, build_id: str, transfer: _Transfer, resume: FetchCheckpoint | None) -> FetchOutcome:
         started = time.monotonic()
         try:
             if self._invocations > self.limits.max_invocations:
                 raise FetchFailed(f"the download did not finish in {self.limits.max_invocations} invocations")
             info = self._announced(build_id)
             transfer.expect(info.size_bytes, info.checksum_md5)
-            download = _Download(self, build_id, artifact_url or info.url, transfer)
+            # Always the URL signed now: async payloads (and the dead-letter queue) never carry one.
+            download = _Download(self, build_id, info.url, transfer)
             try:
                 if self._one_pass is not None and resume is None:
                     published = self._in_one_pass(build_id, download, transfer, self._one_pass)
@@ -436,7 +462,9 @@ class FetchArtifact:
                 return FetchOutcome(build_id, "abandoned: the build moved on while downloading")
             transfer.complete()
         except OutOfTime as stop:
-            return self._continue_later(build_id, artifact_url, transfer, resume, str(stop))
+            return self._continue_later(build_id, transfer, resume, str(stop))
+        except LeaseLost:
+            return FetchOutcome(build_id, HELD_ELSEWHERE)
         except FetchFailed as failure:
             return self._fail(build_id, transfer, failure.reason)
         except Exception as error:  # never leave a build silently stuck in "received"
@@ -467,6 +495,9 @@ class FetchArtifact:
         except ArchiveRejected as rejected:
             _abort(sink)
             raise FetchFailed(str(rejected)) from None
+        except LeaseLost:
+            _abort(sink)  # this invocation's own zip; the raw upload belongs to the new holder
+            raise
         except FetchFailed:
             _abort(sink)  # an MD5 mismatch discards the zip before anyone can download it
             raise
@@ -490,11 +521,12 @@ class FetchArtifact:
         one_pass: OnePass,
     ) -> FetchOutcome:
         fields = {"artifactKey": transfer.key, "artifactBytes": transfer.offset, "convertedBy": "fetch"}
-        moved = (
-            one_pass.publication.converted(build_id, location, manifest, fields)
-            if self._still_wanted(build_id)
-            else None
-        )
+        try:
+            wanted = self._still_wanted(build_id)
+        except LeaseLost:
+            one_pass.publication.discard(location)
+            raise
+        moved = one_pass.publication.converted(build_id, location, manifest, fields) if wanted else None
         if moved is None:
             one_pass.publication.discard(location)
             transfer.abort()
@@ -537,25 +569,38 @@ class FetchArtifact:
             self._checkpointed_left = left
             self._save(build_id, transfer, wait=False)
 
-    def _save(self, build_id: str, transfer: _Transfer, *, wait: bool) -> FetchCheckpoint | None:
+    def _hold(self, build_id: str, fields: dict[str, Any], *, release: bool = False) -> BuildRecord | None:
+        """Claim or renew this invocation's lease with ``fields`` (one conditional write); None: refused."""
+        seconds = min(self._seconds_left(), FETCH_TIMEOUT_SECONDS) + self.limits.lease_grace_seconds
+        return self._builds.hold_fetch_lease(
+            build_id, self._holder, seconds=seconds, fields=fields, release=release
+        )
+
+    def _not_held(self, build_id: str) -> FetchOutcome:
+        record = self._builds.get(build_id)
+        if record is not None and record["status"] != BuildStatus.RECEIVED:
+            return FetchOutcome(build_id, f"skipped: build is already {record['status']}")
+        return FetchOutcome(build_id, HELD_ELSEWHERE)
+
+    def _save(
+        self, build_id: str, transfer: _Transfer, *, wait: bool, release: bool = False
+    ) -> FetchCheckpoint | None:
+        """Write the checkpoint, only while this invocation holds the lease (``release``: and free it for
+        the next invocation); None when the build moved on, ``LeaseLost`` when another took over."""
         checkpoint = transfer.checkpoint(self._invocations, wait=wait)
         fields: dict[str, Any] = {HEARTBEAT_FIELD: self._builds.now_iso()}
         if checkpoint is not None:
             fields[CHECKPOINT_FIELD] = checkpoint.to_record()
-        if self._builds.set_fields(build_id, fields, only_if_status_in={BuildStatus.RECEIVED}) is None:
+        if self._hold(build_id, fields, release=release) is None:
+            self._still_wanted(build_id)  # raises LeaseLost when another invocation holds it
             return None
         return checkpoint
 
     def _continue_later(
-        self,
-        build_id: str,
-        artifact_url: str | None,
-        transfer: _Transfer,
-        resume: FetchCheckpoint | None,
-        reason: str,
+        self, build_id: str, transfer: _Transfer, resume: FetchCheckpoint | None, reason: str
     ) -> FetchOutcome:
         try:
-            checkpoint = self._save(build_id, transfer, wait=True)
+            checkpoint = self._save(build_id, transfer, wait=True, release=True)
             if checkpoint is None:
                 raise FetchFailed(f"{reason}: nothing could be kept for the next invocation")
             if resume is not None and checkpoint.offset <= resume.offset:
@@ -568,7 +613,9 @@ class FetchArtifact:
                 f"{checkpoint.offset} of {transfer.expected_size} bytes in S3 after invocation "
                 f"{self._invocations}; the next one continues from there",
             )
-            self._continue_fetch.start(build_id, artifact_url)
+            self._continue_fetch.start(build_id)  # the build id only: the next one asks for a fresh URL
+        except LeaseLost:
+            return FetchOutcome(build_id, HELD_ELSEWHERE)
         except FetchFailed as failure:
             return self._fail(build_id, transfer, failure.reason)
         except Exception as error:
@@ -611,8 +658,14 @@ class FetchArtifact:
 
     # -- endings -------------------------------------------------------------------------------------
     def _still_wanted(self, build_id: str) -> bool:
+        """True while the build waits for this download; ``LeaseLost`` when another invocation holds it."""
         record = self._builds.get(build_id)
-        return record is not None and record["status"] == BuildStatus.RECEIVED
+        if record is None or record["status"] != BuildStatus.RECEIVED:
+            return False
+        lease = record.get(FETCH_LEASE_FIELD)
+        if isinstance(lease, dict) and lease.get("holder") != self._holder:
+            raise LeaseLost()
+        return True
 
     def _stored(self, build_id: str, transfer: _Transfer, summary: str, seconds: float) -> FetchOutcome:
         rate = (transfer.offset - transfer.started_at) / MiB / max(seconds, 1e-6)
@@ -630,7 +683,11 @@ class FetchArtifact:
         return FetchOutcome(build_id, "stored")
 
     def _fail(self, build_id: str, transfer: _Transfer, reason: str) -> FetchOutcome:
-        if not self._still_wanted(build_id):  # e.g. a duplicate invocation already stored or converted it
+        try:
+            wanted = self._still_wanted(build_id)
+        except LeaseLost:  # never abort the upload the holder is writing
+            return FetchOutcome(build_id, HELD_ELSEWHERE)
+        if not wanted:  # e.g. a duplicate invocation already stored or converted it
             return FetchOutcome(build_id, f"abandoned: {reason}; the build moved on")
         try:
             transfer.abort()
@@ -644,8 +701,9 @@ class FetchArtifact:
 
     def _forget_checkpoint(self, build_id: str) -> None:
         record = self._builds.get(build_id) or {}
-        if CHECKPOINT_FIELD in record:
-            self._builds.remove_fields(build_id, [CHECKPOINT_FIELD])
+        names = [name for name in (CHECKPOINT_FIELD, FETCH_LEASE_FIELD) if name in record]
+        if names:
+            self._builds.remove_fields(build_id, names)
 
 
 def _abort(sink: UploadingZipSink) -> None:

@@ -2,8 +2,9 @@
 
 The webhook must be answered within seconds, so a completed build is only registered here (the same
 ``register_build`` as the push path: one build, one deploy) and the download is handed to
-FetchFunction asynchronously. The signed ``artifactUrl`` travels only in that invoke payload: it is
-never stored on the build record and never logged.
+FetchFunction asynchronously, with the build id only: the signed ``artifactUrl`` is not passed on, stored
+or logged (FetchFunction asks BuildPixel's download API for a fresh URL, so none waits in an async queue
+or the dead-letter queue).
 
 A delivery for a build already known starts the download again only when none runs: the earlier
 invoke was refused, or the download fell silent past every attempt Lambda can still make (stopped by
@@ -173,7 +174,7 @@ class IngestWebhook:
         detail = "download started" if registration.created else self._fetch_restart(registration.record)
         if detail is None:
             return Receipt({"buildId": build_id, "status": registration.record.get("status")}, taken_in=False)
-        self._start_fetch(build_id, event.data.build.artifact_url, detail)
+        self._start_fetch(build_id, detail)
         return Receipt({"buildId": build_id, "status": "received"}, taken_in=True)
 
     def _fetch_restart(self, record: BuildRecord) -> str | None:
@@ -189,9 +190,9 @@ class IngestWebhook:
         minutes = int(silent.total_seconds() // 60)
         return f"download restarted: the previous one showed no sign of life for {minutes} min"
 
-    def _start_fetch(self, build_id: str, artifact_url: str | None, detail: str) -> None:
+    def _start_fetch(self, build_id: str, detail: str) -> None:
         try:
-            self._fetch_starter.start(build_id, artifact_url)
+            self._fetch_starter.start(build_id)
         except Exception as exc:
             # The record stays "received" without fetchRequestedAt: BuildPixel's retry starts it again.
             self._builds.record_event(

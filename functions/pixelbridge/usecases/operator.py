@@ -258,7 +258,7 @@ class OperatorApi:
         if plan.stage == "convert":
             self._convert.start(build_id, str(record["artifactKey"]), retries)
         elif plan.stage == "fetch":
-            self._fetch.start(build_id, None)  # the download API signs a fresh URL
+            self._fetch.start(build_id)  # the download API signs a fresh URL
         else:
             self._workflow.start(execution, release_input(build_id, plan.stage))
         return {
