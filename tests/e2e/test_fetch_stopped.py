@@ -49,7 +49,9 @@ def stopped_on_every_attempt(make_stack: Callable[..., EmbeddedStack], build_id:
 
 
 def allow_a_whole_download(stack: EmbeddedStack) -> None:
-    """Past the 20 s FetchFunction keeps to record its own failure, so a new attempt can download."""
+    """Past the reserve FetchFunction keeps to checkpoint or record its own failure, so a new attempt can
+    download; and no 429 left over (an attempt stopped before it reached the download API leaves its own)."""
+    stack.buildpixel.knobs.rate_limit_next = 0
     stack.pools["FetchFunction"].timeout_seconds = 120
 
 
