@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 
 
-def ship_bytecode(build_dir: Path) -> bool:
+def ship_bytecode(build_dir: Path, *, workers: int = 0) -> bool:
     return compileall.compile_dir(
         str(build_dir),
         quiet=1,
-        workers=0,
+        workers=workers,
         invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
     )
 
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--python-version", default="3.13", help="the Lambda runtime's Python (bytecode is per version)"
     )
+    parser.add_argument("--workers", type=int, default=0, help="compiling processes (0: one per CPU)")
     args = parser.parse_args(argv)
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
     if running != args.python_version:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.build_dir.is_dir():
         print(f"ship_bytecode: {args.build_dir} is not a directory (run sam build first)", file=sys.stderr)
         return 2
-    return 0 if ship_bytecode(args.build_dir) else 1
+    return 0 if ship_bytecode(args.build_dir, workers=args.workers) else 1
 
 
 if __name__ == "__main__":
