@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from pixelbridge_local.http_reply import send_reply
+
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -152,11 +154,4 @@ class FunctionUrlGateway:
         payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode("utf-8")
         self._reply(request, int(result.get("statusCode", 200)), result.get("headers") or {}, payload)
 
-    @staticmethod
-    def _reply(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], payload: bytes) -> None:
-        request.send_response(status)
-        for key, value in headers.items():
-            request.send_header(key, value)
-        request.send_header("Content-Length", str(len(payload)))
-        request.end_headers()
-        request.wfile.write(payload)
+    _reply = staticmethod(send_reply)

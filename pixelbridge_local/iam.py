@@ -39,6 +39,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from pixelbridge_local.http_reply import send_reply
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 _CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]+)/\d{8}/[^/]+/([a-z0-9-]+)/aws4_request")
@@ -480,15 +482,7 @@ class AuthorizingProxy:
                 return
             length -= len(chunk)
 
-    @staticmethod
-    def _reply(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], payload: bytes) -> None:
-        request.send_response(status)
-        for key, value in headers.items():
-            request.send_header(key, value)
-        request.send_header("Content-Length", str(len(payload)))
-        request.end_headers()
-        if request.command != "HEAD":
-            request.wfile.write(payload)
+    _reply = staticmethod(send_reply)
 
 
 def _unknown_key(service: str) -> tuple[int, dict[str, str], bytes]:

@@ -101,12 +101,13 @@ def register_build(
         )
         return Registration(existing or builds.get(build_id) or record, created=False)
     if decision.skip_reason:
-        skipped = builds.transition(
-            build_id,
-            BuildStatus.SKIPPED,
-            event="skipped",
-            detail=decision.skip_reason,
-            fields={"error": decision.skip_reason},
-        )
-        return Registration(skipped or record, created=True, skip_reason=decision.skip_reason)
+        return skip_registered(builds, record, decision.skip_reason)
     return Registration(record, created=True)
+
+
+def skip_registered(builds: BuildsPort, record: BuildRecord, reason: str) -> Registration:
+    """A new build that will not be deployed (unrouted, not Windows) ends ``skipped`` with the reason."""
+    skipped = builds.transition(
+        record["buildId"], BuildStatus.SKIPPED, event="skipped", detail=reason, fields={"error": reason}
+    )
+    return Registration(skipped or record, created=True, skip_reason=reason)

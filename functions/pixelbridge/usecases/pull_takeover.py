@@ -13,7 +13,7 @@ from pixelbridge.domain.records import BuildRecord
 from pixelbridge.domain.routes import Route, decide_route
 from pixelbridge.domain.statuses import BuildStatus
 from pixelbridge.ports import BuildsPort
-from pixelbridge.usecases.intake import Registration, route_fields
+from pixelbridge.usecases.intake import Registration, route_fields, skip_registered
 
 # The fields BuildPixel's push and webhook both carry, which name the build it is.
 IDENTITY = ("projectId", "platform", "buildType", "branch", "commit")
@@ -118,11 +118,4 @@ class PullTakeover:
             return None
         if not decision.skip_reason:
             return Registration(taken, created=True)
-        skipped = self._builds.transition(
-            build_id,
-            BuildStatus.SKIPPED,
-            event="skipped",
-            detail=decision.skip_reason,
-            fields={"error": decision.skip_reason},
-        )
-        return Registration(skipped or taken, created=True, skip_reason=decision.skip_reason)
+        return skip_registered(self._builds, taken, decision.skip_reason)
